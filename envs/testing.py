@@ -1,0 +1,103 @@
+"""Small deterministic environments for tests and examples (not registered by default).
+
+`CorridorEnv` is the smallest complete `TextEnv`: a corridor of rooms, a key
+in one of them and a locked door at the end. It is fast enough for unit tests
+of branching, storage, collection and RL, and it is the worked example in the
+README. Register it where needed:
+
+    from earlyexp.envs import register
+    register("corridor", "earlyexp.envs.testing:CorridorEnv")
+"""
+from __future__ import annotations
+
+import os
+import random
+
+from earlyexp.envs.core import Outcome, Status, TextEnv
+
+
+class CorridorEnv(TextEnv):
+    """Walk a corridor, pick up the key and open the door at its end.
+
+    Description: rooms 0..length-1; the key lies in one room; the door is in the last one.
+    Action Space: `left`, `right`, `take key`, `open door`, `look`; anything else is invalid.
+    Observation Space: one English sentence describing the room.
+    Starting State: room 0; the key's room depends on the task id.
+    Reward: 1 when the door is opened with the key, else 0.
+    Episode End: terminated when the door opens; truncated after `max_steps`.
+    Information: the contract's keys; `score` is 0.5 with the key, 1 when the door is open.
+    Arguments: `length` (rooms), `num_tasks` per split, `crash_marker` (test double: a path;
+        the first reset of task `crash_task` exits the process and creates the file).
+    """
+
+    ACTIONS = ("left", "right", "take key", "open door", "look")
+
+    def __init__(self, length: int = 5, num_tasks: int = 20, max_steps: int = 30,
+                 crash_marker: str | None = None, crash_task: str = "train-0", **kwargs):
+        super().__init__(max_steps=max_steps, **kwargs)
+        self.length, self.num_tasks = length, num_tasks
+        self.crash_marker, self.crash_task = crash_marker, crash_task
+        self.room = self.key_room = 0
+        self.has_key = self.door_open = False
+
+    def tasks(self, split: str) -> list[str]:
+        self._check_split(split)
+        return [f"{split}-{i}" for i in range(self.num_tasks)]
+
+    def _load_task(self, task_id: str, seed: int) -> str:
+        if self.crash_marker and task_id == self.crash_task and not os.path.exists(self.crash_marker):
+            open(self.crash_marker, "w").close()
+            os._exit(3)  # simulate an engine process dying mid-collection
+        self.key_room = 1 + random.Random(task_id).randrange(self.length - 1)
+        self.room, self.has_key, self.door_open = 0, False, False
+        return self._describe()
+
+    def _act(self, action: str) -> Outcome:
+        if action == "left" and self.room > 0:
+            self.room -= 1
+        elif action == "right" and self.room < self.length - 1:
+            self.room += 1
+        elif action == "take key" and self.room == self.key_room and not self.has_key:
+            self.has_key = True
+            return Outcome("You take the key.")
+        elif action == "open door" and self.room == self.length - 1 and self.has_key:
+            self.door_open = True
+            return Outcome("You unlock the door and step outside. You win!", 1.0, True)
+        elif action == "look":
+            pass
+        elif action in self.ACTIONS:
+            return Outcome("Nothing happens.", valid_action=True)
+        else:
+            return Outcome(f"Unknown action {action!r}. Try one of: {', '.join(self.ACTIONS)}.",
+                           valid_action=False)
+        return Outcome(self._describe())
+
+    def _status(self) -> Status:
+        return Status(
+            goal="Find the key and open the door at the end of the corridor.",
+            success=self.door_open,
+            score=1.0 if self.door_open else 0.5 if self.has_key else 0.0,
+            admissible_actions=list(self.ACTIONS),
+            expert_action=None if self.door_open else self._expert(),
+        )
+
+    def _expert(self) -> str:
+        if not self.has_key:
+            if self.room == self.key_room:
+                return "take key"
+            return "right" if self.room < self.key_room else "left"
+        return "open door" if self.room == self.length - 1 else "right"
+
+    def _describe(self) -> str:
+        parts = [f"You are in room {self.room} of a corridor of {self.length} rooms."]
+        if self.room == self.key_room and not self.has_key:
+            parts.append("A key lies on the floor.")
+        if self.room == self.length - 1:
+            parts.append("A locked door leads outside.")
+        return " ".join(parts)
+
+    def _native_snapshot(self):
+        return (self.room, self.key_room, self.has_key, self.door_open)
+
+    def _native_restore(self, state) -> None:
+        self.room, self.key_room, self.has_key, self.door_open = state
