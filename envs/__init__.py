@@ -14,11 +14,13 @@ import importlib
 import pkgutil
 
 from earlyexp.envs.core import INFO_KEYS, TEXT_CHARSET, Outcome, Snapshot, Status, TextEnv
-from earlyexp.envs.registration import EnvSpec, list_envs, make, register, spec, unregister
+from earlyexp.envs.registration import (
+    EnvSpec, list_envs, make, make_from_spec, register, spec, unregister,
+)
 
 __all__ = [
     "INFO_KEYS", "TEXT_CHARSET", "EnvSpec", "Outcome", "Snapshot", "Status", "TextEnv",
-    "list_envs", "make", "register", "spec", "unregister",
+    "list_envs", "make", "make_from_spec", "register", "spec", "unregister",
 ]
 
 

@@ -79,9 +79,14 @@ def spec(name: str) -> EnvSpec:
 
 def make(name: str, **kwargs: Any):
     """Build the environment registered as `name`; `kwargs` override the registered ones."""
-    env_spec = spec(name)
+    return make_from_spec(spec(name), **kwargs)
+
+
+def make_from_spec(env_spec: EnvSpec, **kwargs: Any):
+    """Build an environment from its spec (worker processes get specs, not names, so an
+    environment registered at run time in the parent is buildable in a child)."""
     env = env_spec.load()(**{**env_spec.kwargs, **kwargs})
-    env.name = name
+    env.name = env_spec.name
     return env
 
 

@@ -1,0 +1,101 @@
+"""Implementations of the `envs` and `collect` CLI commands (kept out of cli.py so
+that `earlyexp help` imports nothing heavy)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import TimeRemainingColumn
+from rich.table import Table
+
+from earlyexp.training.config import load_config, to_dict
+
+
+def list_environments(console: Console, args: list[str]) -> int:
+    """Table of registered environments. Split sizes need the environment built with its
+    configured kwargs; pass `--sizes` to build each one (engines start, data may generate)."""
+    import earlyexp.envs as envs
+
+    with_sizes = "--sizes" in args
+    table = Table(title="registered environments")
+    for column in ("name", "gymnasium id", "description", "splits"):
+        table.add_column(column)
+    for name in envs.list_envs():
+        spec = envs.spec(name)
+        table.add_row(name, spec.gym_id, spec.description,
+                      _split_sizes(name) if with_sizes else "(--sizes)")
+    console.print(table)
+    return 0
+
+
+def _split_sizes(name: str) -> str:
+    import earlyexp.envs as envs
+    from earlyexp.training.config import compose_config
+
+    try:
+        kwargs = dict(compose_config("collect", [f"env={name}"]).env.get("kwargs") or {})
+    except Exception:  # noqa: BLE001 - a family without a config file still lists
+        kwargs = {}
+    try:
+        env = envs.make(name, **kwargs)
+        try:
+            return ", ".join(f"{s}={len(env.tasks(s))}" for s in env.splits)
+        finally:
+            env.close()
+    except Exception as e:  # noqa: BLE001 - shown in the table, not fatal for the listing
+        return f"unavailable: {type(e).__name__}: {str(e).splitlines()[0][:80]}"
+
+
+def run_collect(console: Console, args: list[str]) -> int:
+    from earlyexp.experience.collect import CollectConfig, collect
+
+    cfg = load_config("collect", args, CollectConfig)
+    console.print(f"collecting [bold]{cfg.env.name}[/bold] split={cfg.split} k={cfg.k} "
+                  f"sampler={cfg.sampler} workers={cfg.num_workers} -> {cfg.out_dir}")
+    if cfg.repair:
+        _repair(console, cfg.out_dir)
+    columns = (TextColumn("[progress.description]{task.description}"), BarColumn(),
+               MofNCompleteColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        bar = progress.add_task("tasks", total=None, rate="")
+
+        def on_result(done: int, total: int) -> None:
+            elapsed = progress.tasks[bar].elapsed or 1e-9
+            progress.update(bar, completed=done, total=total, rate=f"{done / elapsed:.2f} tasks/s")
+
+        summary = collect(cfg, on_result=on_result)
+    _print_summary(console, summary)
+    Path(cfg.out_dir, "collect_config.json").write_text(json.dumps(to_dict(cfg), indent=1))
+    return 0
+
+
+def _repair(console: Console, out_dir: str) -> None:
+    from earlyexp.experience.storage import MANIFEST, ExperienceStore
+
+    if not Path(out_dir, MANIFEST).exists():
+        return
+    store = ExperienceStore(out_dir, repair=True)
+    for path in store.repaired:
+        console.print(f"[yellow]quarantined corrupt shard {path}; its tasks will be recollected")
+
+
+def _print_summary(console: Console, summary) -> None:
+    table = Table(title="collection summary", show_header=False)
+    rows = [
+        ("tasks", f"{summary.tasks} ({summary.skipped} already stored, skipped)"),
+        ("trajectories written", str(summary.trajectories)),
+        ("transitions written", str(summary.transitions)),
+        ("expert success", f"{summary.expert_success:.1%}"),
+        ("failures", str(len(summary.failures))),
+        ("worker restarts", str(summary.worker_restarts)),
+        ("time", f"{summary.seconds:.1f} s"),
+        ("data", summary.out_dir),
+    ]
+    for key, value in rows:
+        table.add_row(key, value)
+    console.print(table)
+    for failure in summary.failures[:10]:
+        console.print(f"[red]failed[/red] {failure['task']}: {failure['error']}")
