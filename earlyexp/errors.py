@@ -117,3 +117,7 @@ class CorruptShardError(EarlyExpError, IOError):
 
 class StoreFormatError(EarlyExpError, ValueError):
     """Raised when a data or run directory was written by an incompatible format version."""
+
+
+class EmptyDatasetError(EarlyExpError, ValueError):
+    """Raised when a training dataset would be empty."""

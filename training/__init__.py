@@ -1,1 +1,1 @@
-"""placeholder"""
+"""Training: warm-start SFT, RL, evaluation, tracking, report, pipeline and the CLI."""

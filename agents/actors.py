@@ -1,0 +1,121 @@
+"""Agents: turn a batch of states into actions.
+
+    agent.act(states, infos) -> list[Decision]
+
+`LMAgent` wraps any `Policy` in one of two action modes:
+
+- `generate`: the completion of the rendered prompt, parsed by `parse_action`;
+- `rank` (closed action spaces): every admissible action is scored by its
+  summed log-likelihood after the prompt, and the action is drawn from the
+  softmax over those scores (argmax at temperature 0). States whose action
+  space is open fall back to `generate`.
+
+`ExpertAgent` follows `info["expert_action"]` (the sanity upper bound) and
+`RandomAgent` picks a uniformly random admissible action (the floor).
+Each `Decision` keeps the prompt, the completion's token ids and its
+log-probs, which is what RL trains on.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from earlyexp.agents.hf_policy import softmax_sample
+from earlyexp.agents.policy import Policy
+from earlyexp.agents.prompts import PromptFormat, State, parse_action, render
+from earlyexp.errors import ConfigError
+
+MODES = ("generate", "rank")
+
+
+@dataclass
+class Decision:
+    """One chosen action and how it was produced (None = no parseable action)."""
+
+    action: str | None
+    prompt: str = ""
+    completion: str = ""
+    token_ids: list[int] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+    candidates: list[str] | None = None      # rank mode: the scored actions
+    scores: list[float] | None = None        # rank mode: their summed log-likelihoods
+
+
+class Agent(Protocol):
+    name: str
+
+    def act(self, states: list[State], infos: list[dict[str, Any]]) -> list[Decision]:
+        ...
+
+
+class ExpertAgent:
+    """Follows the environment's oracle."""
+
+    name = "expert"
+
+    def act(self, states, infos):
+        return [Decision(info["expert_action"]) for info in infos]
+
+
+class RandomAgent:
+    """Uniformly random admissible action (None where the action space is open)."""
+
+    name = "random"
+
+    def __init__(self, seed: int = 0):
+        self.rng = random.Random(seed)
+
+    def act(self, states, infos):
+        return [Decision(self.rng.choice(s.admissible_actions) if s.admissible_actions else None)
+                for s in states]
+
+
+class LMAgent:
+    """A policy acting through prompts (see the module docstring for the modes)."""
+
+    def __init__(self, policy: Policy, mode: str = "rank", fmt: PromptFormat = PromptFormat(),
+                 temperature: float = 0.0, max_new_tokens: int = 24, seed: int = 0,
+                 name: str = "lm"):
+        if mode not in MODES:
+            raise ConfigError("mode", mode, f"must be one of {MODES}")
+        self.policy, self.mode, self.fmt = policy, mode, fmt
+        self.temperature, self.max_new_tokens = temperature, max_new_tokens
+        self.rng = random.Random(seed)
+        self.name = name
+
+    def act(self, states, infos):
+        prompts = [render(s, self.fmt) for s in states]
+        decisions: list[Decision | None] = [None] * len(states)
+        ranked = [i for i, s in enumerate(states)
+                  if self.mode == "rank" and s.admissible_actions]
+        for i, decision in zip(ranked, self._rank([prompts[i] for i in ranked],
+                                                  [states[i].admissible_actions for i in ranked])):
+            decisions[i] = decision
+        free = [i for i in range(len(states)) if decisions[i] is None]
+        for i, decision in zip(free, self._generate([prompts[i] for i in free])):
+            decisions[i] = decision
+        return decisions
+
+    def _generate(self, prompts: list[str]) -> list[Decision]:
+        if not prompts:
+            return []
+        outs = self.policy.generate(prompts, n=1, temperature=self.temperature,
+                                    max_new_tokens=self.max_new_tokens)
+        return [Decision(parse_action(g.text), p, g.text, g.token_ids, g.logprobs)
+                for p, (g,) in zip(prompts, outs)]
+
+    def _rank(self, prompts: list[str], candidates: list[list[str]]) -> list[Decision]:
+        if not prompts:
+            return []
+        pairs = [(p, f" {a}") for p, actions in zip(prompts, candidates) for a in actions]
+        flat = self.policy.score([p for p, _ in pairs], [c for _, c in pairs])
+        decisions, start = [], 0
+        for prompt, actions in zip(prompts, candidates):
+            scores = flat[start:start + len(actions)]
+            start += len(actions)
+            index, logprob = softmax_sample(scores, self.temperature, self.rng)
+            decisions.append(Decision(actions[index], prompt, f" {actions[index]}",
+                                      logprobs=[logprob], candidates=list(actions),
+                                      scores=scores))
+        return decisions

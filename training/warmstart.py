@@ -1,0 +1,223 @@
+"""Warm-start training: imitation (IL), implicit world modeling (IWM), self-reflection (SR).
+
+Every method is a list of `Stage`s, each trained with TRL's `SFTTrainer`
+(completion-only loss) and all with the same total number of updates, so
+that the methods differ only in their data:
+
+    il   IL data, `steps` updates
+    iwm  sequential: one epoch of IWM data (at most half the budget), then IL for
+         the rest; mixed: IWM and IL data shuffled together, `steps` updates
+    sr   reflections mixed with IL data, `steps` updates
+
+The result is a plain Hugging Face checkpoint directory plus `warmstart.json`
+(method, data sizes, stages with their steps and losses, config, throughput).
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from datasets import Dataset, concatenate_datasets
+
+from earlyexp.agents.tiny_model import TinyModelConfig
+from earlyexp.errors import ConfigError
+from earlyexp.experience.collect import EnvConfig
+from earlyexp.experience.datasets import (
+    il_dataset, iwm_dataset, reflect_all, select_tasks, sr_dataset,
+)
+from earlyexp.experience.reflection import REFLECTORS
+from earlyexp.experience.storage import ExperienceStore
+
+METHODS = ("il", "iwm", "sr")
+
+
+@dataclass
+class ModelConfig:
+    path: str | None = None                # local HF checkpoint; null = embedded tiny model
+    tiny: TinyModelConfig = field(default_factory=TinyModelConfig)
+    lora: dict[str, Any] | None = None     # peft LoraConfig kwargs, for large models
+    device: str = "auto"
+
+
+@dataclass
+class DataConfig:
+    expert_fraction: float = 1.0           # fraction of expert trajectories used, in (0, 1]
+    k: int | None = None                   # alternatives per state used; null = stored K
+    reflector: str = "template"            # template | llm
+    iwm_schedule: str = "sequential"       # sequential | mixed
+    max_length: int = 512                  # tokens of prompt + completion
+
+    def __post_init__(self):
+        if not 0 < self.expert_fraction <= 1:
+            raise ConfigError("data.expert_fraction", self.expert_fraction, "must be in (0, 1]")
+        if self.reflector not in REFLECTORS:
+            raise ConfigError("data.reflector", self.reflector, f"must be one of {list(REFLECTORS)}")
+        if self.iwm_schedule not in ("sequential", "mixed"):
+            raise ConfigError("data.iwm_schedule", self.iwm_schedule, "must be sequential or mixed")
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 300                       # total optimizer updates, equal for every method
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    warmup_ratio: float = 0.05
+    weight_decay: float = 0.0
+    seed: int = 0
+    logging_steps: int = 10
+
+    def __post_init__(self):
+        for key in ("steps", "batch_size", "logging_steps"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"train.{key}", getattr(self, key), "must be >= 1")
+        if self.learning_rate <= 0:
+            raise ConfigError("train.learning_rate", self.learning_rate, "must be > 0")
+
+
+@dataclass
+class WarmstartConfig:
+    env: EnvConfig = field(default_factory=EnvConfig)
+    method: str = "il"
+    experience_dir: str = "runs/experience"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    out_dir: str = "runs/warmstart"
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ConfigError("method", self.method, f"must be one of {METHODS}")
+
+
+@dataclass
+class Stage:
+    name: str
+    dataset: Dataset
+    steps: int
+
+
+# --- methods: each turns the data into stages with the same total budget -------------
+def il_stages(data: dict[str, Callable[[], Dataset]], cfg: WarmstartConfig) -> list[Stage]:
+    return [Stage("il", data["il"](), cfg.train.steps)]
+
+
+def iwm_stages(data, cfg: WarmstartConfig) -> list[Stage]:
+    iwm, il = data["iwm"](), data["il"]()
+    if cfg.data.iwm_schedule == "mixed":
+        return [Stage("iwm+il", _mix(iwm, il, cfg.train.seed), cfg.train.steps)]
+    epoch = math.ceil(len(iwm) / cfg.train.batch_size)
+    first = max(1, min(epoch, cfg.train.steps // 2))
+    return [Stage("iwm", iwm, first), Stage("il", il, cfg.train.steps - first)]
+
+
+def sr_stages(data, cfg: WarmstartConfig) -> list[Stage]:
+    return [Stage("sr+il", _mix(data["sr"](), data["il"](), cfg.train.seed), cfg.train.steps)]
+
+
+METHOD_STAGES = {"il": il_stages, "iwm": iwm_stages, "sr": sr_stages}
+
+
+def _mix(a: Dataset, b: Dataset, seed: int) -> Dataset:
+    return concatenate_datasets([a, b]).shuffle(seed=seed)
+
+
+# --- data --------------------------------------------------------------------------
+def datasets_for(cfg: WarmstartConfig, reflector=None) -> dict[str, Callable[[], Dataset]]:
+    """Lazy builders of the IL / IWM / SR datasets from the experience directory."""
+    transitions = select_tasks(ExperienceStore(cfg.experience_dir).transitions(),
+                               cfg.data.expert_fraction, cfg.train.seed)
+    fmt = cfg.env.prompt_format()
+
+    def sr() -> Dataset:
+        chosen = reflector or REFLECTORS[cfg.data.reflector]()
+        return sr_dataset(reflect_all(transitions, chosen, cfg.data.k), fmt)
+
+    return {"il": lambda: il_dataset(transitions, fmt),
+            "iwm": lambda: iwm_dataset(transitions, fmt, cfg.data.k),
+            "sr": sr}
+
+
+def fit_to_length(dataset: Dataset, tokenizer, max_length: int) -> Dataset:
+    """Trim prompts from the left so that prompt + completion fits `max_length` tokens
+    (TRL truncates from the right, which would cut the completion we train on)."""
+    def trim(row):
+        p_ids = tokenizer(row["prompt"], add_special_tokens=False)["input_ids"]
+        c_ids = tokenizer(row["completion"], add_special_tokens=False)["input_ids"]
+        c_ids = c_ids[: max_length // 2] if len(c_ids) > max_length // 2 else c_ids
+        room = max_length - len(c_ids) - 1
+        return {"prompt": tokenizer.decode(p_ids[-room:]) if len(p_ids) > room else row["prompt"],
+                "completion": tokenizer.decode(c_ids)}
+    return dataset.map(trim, desc=None)
+
+
+# --- training ----------------------------------------------------------------------
+def base_model_path(cfg: WarmstartConfig) -> Path:
+    """The starting checkpoint: `model.path`, or the tiny model built once per experience dir."""
+    if cfg.model.path:
+        return Path(cfg.model.path)
+    path = Path(cfg.experience_dir) / "base_model"
+    if not (path / "config.json").exists():
+        from earlyexp.agents.tiny_model import create_tiny_model
+        data = datasets_for(cfg)
+        texts = []
+        for name in ("il", "iwm", "sr"):
+            ds = data[name]()
+            texts += [p + c for p, c in zip(ds["prompt"], ds["completion"])]
+        create_tiny_model(texts, path, cfg.model.tiny)
+    return path
+
+
+def train_stage(model, tokenizer, stage: Stage, cfg: WarmstartConfig, out_dir: Path
+                ) -> dict[str, Any]:
+    import torch
+    from trl import SFTConfig, SFTTrainer
+
+    args = SFTConfig(
+        output_dir=str(out_dir / "trainer"), max_steps=stage.steps,
+        per_device_train_batch_size=cfg.train.batch_size, learning_rate=cfg.train.learning_rate,
+        warmup_steps=cfg.train.warmup_ratio, weight_decay=cfg.train.weight_decay,
+        lr_scheduler_type="cosine", logging_steps=cfg.train.logging_steps, save_strategy="no",
+        report_to=[], seed=cfg.train.seed, completion_only_loss=True,
+        max_length=cfg.data.max_length, use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0, disable_tqdm=True, include_num_input_tokens_seen=True,
+    )
+    dataset = fit_to_length(stage.dataset, tokenizer, cfg.data.max_length)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+    losses = [log["loss"] for log in trainer.state.log_history if "loss" in log]
+    tokens = trainer.state.num_input_tokens_seen or 0
+    return {"name": stage.name, "examples": len(stage.dataset), "steps": stage.steps,
+            "losses": losses, "seconds": seconds, "input_tokens": tokens}
+
+
+def warmstart(cfg: WarmstartConfig, reflector=None) -> Path:
+    """Train `cfg.method` from the base model; returns the checkpoint directory."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from earlyexp.training.config import to_dict
+
+    start = time.perf_counter()
+    data = datasets_for(cfg, reflector)
+    stages = METHOD_STAGES[cfg.method](data, cfg)
+    base = base_model_path(cfg)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model = AutoModelForCausalLM.from_pretrained(base)
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    reports = [train_stage(model, tokenizer, stage, cfg, out) for stage in stages if stage.steps]
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    summary = {
+        "method": cfg.method, "base_model": str(base),
+        "data_sizes": {s.name: len(s.dataset) for s in stages},
+        "steps": sum(s.steps for s in stages), "stages": reports,
+        "seconds": time.perf_counter() - start, "config": to_dict(cfg),
+    }
+    (out / "warmstart.json").write_text(json.dumps(summary, indent=1))
+    return out
