@@ -49,6 +49,20 @@ def collect_command(args: list[str]) -> int:
     return run_collect(console, args)
 
 
+@command("warmstart")
+def warmstart_command(args: list[str]) -> int:
+    """Train an IL, IWM or SR warm-start checkpoint from collected experience."""
+    from earlyexp.training.commands import run_warmstart
+    return run_warmstart(console, args)
+
+
+@command("evaluate")
+def evaluate_command(args: list[str]) -> int:
+    """Evaluate a checkpoint (or the expert / random bounds) on a split."""
+    from earlyexp.training.commands import run_evaluate
+    return run_evaluate(console, args)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -99,3 +99,51 @@ def _print_summary(console: Console, summary) -> None:
     console.print(table)
     for failure in summary.failures[:10]:
         console.print(f"[red]failed[/red] {failure['task']}: {failure['error']}")
+
+
+def run_warmstart(console: Console, args: list[str]) -> int:
+    from earlyexp.training.warmstart import WarmstartConfig, warmstart
+
+    cfg = load_config("warmstart", args, WarmstartConfig)
+    console.print(f"warm-start [bold]{cfg.method}[/bold] on {cfg.env.name} from "
+                  f"{cfg.model.path or 'the embedded tiny model'}: {cfg.train.steps} updates, "
+                  f"batch {cfg.train.batch_size} -> {cfg.out_dir}")
+    out = warmstart(cfg)
+    summary = json.loads((out / "warmstart.json").read_text())
+    table = Table(title=f"warm-start {cfg.method}")
+    for column in ("stage", "examples", "updates", "first loss", "last loss", "tokens/s"):
+        table.add_column(column)
+    for stage in summary["stages"]:
+        losses = stage["losses"] or [float("nan")]
+        rate = stage["input_tokens"] / max(stage["seconds"], 1e-9)
+        table.add_row(stage["name"], str(stage["examples"]), str(stage["steps"]),
+                      f"{losses[0]:.3f}", f"{losses[-1]:.3f}", f"{rate:.0f}")
+    console.print(table)
+    console.print(f"checkpoint: {out}")
+    return 0
+
+
+def run_evaluate(console: Console, args: list[str]) -> int:
+    from earlyexp.training.evaluate import (
+        EvaluateCommandConfig, build_agent, episode_record, evaluate,
+    )
+
+    cfg = load_config("evaluate", args, EvaluateCommandConfig)
+    agent = build_agent(cfg)
+    result = evaluate(agent, cfg.env, cfg.eval)
+    summary = result.summary()
+    table = Table(title=f"{cfg.env.name} {cfg.eval.split}: {agent.name}")
+    for key in ("episodes", "seeds", "success", "score", "mean_length", "invalid_rate"):
+        table.add_column(key)
+    lo, hi = summary["success_ci"]
+    table.add_row(str(summary["episodes"]), str(summary["seeds"]),
+                  f"{summary['success']:.1%} [{lo:.1%}, {hi:.1%}]", f"{summary['score']:.3f}",
+                  f"{summary['mean_length']:.1f}", f"{summary['invalid_rate']:.1%}")
+    console.print(table)
+    if cfg.out:
+        Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(cfg.out).write_text(json.dumps(
+            {"summary": summary, "config": to_dict(cfg),
+             "episodes": [episode_record(e) for e in result.episodes]}, indent=1))
+        console.print(f"written to {cfg.out}")
+    return 0

@@ -19,6 +19,7 @@ from typing import Any, Callable
 from earlyexp.agents.actors import Agent, Decision
 from earlyexp.agents.prompts import State
 from earlyexp.errors import ConfigError
+from earlyexp.experience.collect import EnvConfig
 
 
 @dataclass
@@ -177,3 +178,35 @@ def episode_record(e: Episode) -> dict[str, Any]:
     row = asdict(e)
     row.pop("turns")
     return row
+
+
+@dataclass
+class EvaluateCommandConfig:
+    """Configuration of `earlyexp evaluate` (configs/evaluate.yaml)."""
+
+    env: EnvConfig = field(default_factory=EnvConfig)
+    checkpoint: str | None = None
+    agent: str = "lm"
+    device: str = "auto"
+    out: str | None = None
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self):
+        if self.agent not in ("lm", "expert", "random"):
+            raise ConfigError("agent", self.agent, "must be lm, expert or random")
+        if self.agent == "lm" and not self.checkpoint:
+            raise ConfigError("checkpoint", self.checkpoint,
+                              "agent=lm needs checkpoint=<dir> (or use agent=expert|random)")
+
+
+def build_agent(cfg: EvaluateCommandConfig):
+    from earlyexp.agents.actors import ExpertAgent, LMAgent, RandomAgent
+
+    if cfg.agent == "expert":
+        return ExpertAgent()
+    if cfg.agent == "random":
+        return RandomAgent(cfg.eval.seed)
+    from earlyexp.agents.hf_policy import load_policy
+    return LMAgent(load_policy(cfg.checkpoint, cfg.device), cfg.eval.mode,
+                   cfg.env.prompt_format(), cfg.eval.temperature, cfg.eval.max_new_tokens,
+                   seed=cfg.eval.seed, name=str(cfg.checkpoint))

@@ -1,0 +1,81 @@
+"""Warm-start training: datasets, budgets, losses and checkpoints."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from earlyexp.errors import ConfigError, EmptyDatasetError
+from earlyexp.experience.datasets import il_dataset, iwm_dataset, reflect_all, sr_dataset
+from earlyexp.experience.reflection import TemplateReflector
+from earlyexp.experience.storage import ExperienceStore
+from earlyexp.training.warmstart import DataConfig, METHOD_STAGES, datasets_for, warmstart
+
+from .conftest import warmstart_config
+
+
+def test_il_loss_falls_and_checkpoint_is_complete(il_checkpoint):
+    summary = json.loads((il_checkpoint / "warmstart.json").read_text())
+    losses = summary["stages"][0]["losses"]
+    assert summary["method"] == "il" and summary["steps"] == 60
+    assert losses[-1] < 0.7 * losses[0], losses
+    for name in ("config.json", "tokenizer.json", "model.safetensors"):
+        assert (il_checkpoint / name).exists()
+
+
+def test_iwm_completions_are_the_recorded_next_observations(corridor_env, corridor_experience):
+    transitions = ExperienceStore(corridor_experience).transitions()
+    fmt = corridor_env.prompt_format()
+    ds = iwm_dataset(transitions, fmt)
+    assert len(ds) == len(transitions)  # expert moves and every alternative
+    for row, t in zip(ds, transitions):
+        assert row["completion"] == f" {t.next_obs}"
+        assert row["prompt"].endswith(f"{t.action}\nNext observation:")
+    assert len(iwm_dataset(transitions, fmt, k=1)) < len(ds)
+    with pytest.raises(ConfigError, match="stored K=3"):
+        iwm_dataset(transitions, fmt, k=5)
+
+
+def test_sr_targets_end_with_expert_action_and_name_alternatives(corridor_env,
+                                                                 corridor_experience):
+    transitions = ExperienceStore(corridor_experience).transitions()
+    reflections = reflect_all(transitions, TemplateReflector())
+    ds = sr_dataset(reflections, corridor_env.prompt_format())
+    assert len(ds) == sum(t.is_expert for t in transitions)
+    for row, r in zip(ds, reflections):
+        assert row["completion"].endswith(f"\nAction: {r.expert_action}")
+        for alt in r.alternatives:
+            assert f"'{alt['action']}' leads to:" in row["completion"]
+        assert row["prompt"].endswith("Reflection:")
+
+
+def test_iwm_keeps_the_update_budget_of_il(corridor_env, corridor_experience, tmp_path):
+    cfg = warmstart_config(corridor_env, corridor_experience, tmp_path, "iwm", steps=50)
+    stages = METHOD_STAGES["iwm"](datasets_for(cfg), cfg)
+    assert [s.name for s in stages] == ["iwm", "il"]
+    assert sum(s.steps for s in stages) == 50 and stages[0].steps <= 25
+
+
+def test_expert_fraction_and_empty_data(corridor_env, corridor_experience, tmp_path):
+    with pytest.raises(ConfigError, match="expert_fraction"):
+        DataConfig(expert_fraction=0)
+    transitions = ExperienceStore(corridor_experience).transitions()
+    half = warmstart_config(corridor_env, corridor_experience, tmp_path)
+    half.data.expert_fraction = 0.5
+    assert len(datasets_for(half)["il"]()) < len(il_dataset(transitions,
+                                                            corridor_env.prompt_format()))
+    with pytest.raises(EmptyDatasetError, match="IL dataset is empty"):
+        il_dataset([t for t in transitions if not t.is_expert], corridor_env.prompt_format())
+
+
+def test_not_a_checkpoint_is_a_clear_error(tmp_path, corridor_env, corridor_experience):
+    from earlyexp.agents.hf_policy import CheckpointError, load_policy
+    with pytest.raises(CheckpointError, match="no config.json"):
+        load_policy(tmp_path)
+    (tmp_path / "config.json").write_text('{"model_type": "llama"}')
+    with pytest.raises(CheckpointError, match="tokenizer"):
+        load_policy(tmp_path)
+    cfg = warmstart_config(corridor_env, corridor_experience, tmp_path / "out")
+    cfg.model.path = str(tmp_path / "nowhere")
+    with pytest.raises(Exception, match="nowhere"):
+        warmstart(cfg)
