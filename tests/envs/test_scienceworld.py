@@ -1,0 +1,227 @@
+"""ScienceWorld family: expert, determinism, snapshots, reward, splits, crashes and bad input.
+
+One env (two JVMs) is shared by the module: the machine has two cores.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import pytest
+
+import earlyexp.envs as envs
+from earlyexp.envs.scienceworld import catalog
+from earlyexp.envs.scienceworld.engine import JavaNotFoundError, find_java
+from earlyexp.errors import UnknownSplitError, UnknownTaskError
+
+TASKS = ["find-living-thing", "power-component", "lifespan-longest-lived", "chemistry-mix"]
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("earlyexp-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("EARLYEXP_CACHE", str(folder))
+        yield folder
+
+
+@pytest.fixture(scope="module")
+def env(cache_dir):
+    environment = envs.make("scienceworld", task_names=TASKS, variations_per_task=2,
+                            admissible="on_path", snapshot_replicas=1, max_steps=60)
+    yield environment
+    environment.close()
+
+
+def follow_expert(env, task_id, detours=()):
+    """Play the expert from reset; `detours` maps step index -> an action taken first."""
+    obs, info = env.reset(seed=0, options={"task_id": task_id})
+    trace, rewards, step = [obs], [], 0
+    while info["expert_action"] is not None:
+        if step in detours:
+            obs, _, _, _, _ = env.step(detours[step])
+            trace.append(obs)
+        obs, reward, terminated, truncated, info = env.step(info["expert_action"])
+        trace.append(obs)
+        rewards.append(reward)
+        step += 1
+        if terminated or truncated:
+            break
+    return trace, rewards, info
+
+
+# ------------------------------------------------------------------ splits
+def test_splits_are_fixed_documented_and_disjoint(env, cache_dir):
+    splits = {split: env.tasks(split) for split in env.splits}
+    assert env.splits == ("train", "dev", "test", "ood")
+    assert {len(ids) for split, ids in splits.items() if split != "ood"} == {6}  # 3 tasks x 2
+    assert splits["ood"] == ["chemistry-mix-var25", "chemistry-mix-var29"]
+    for split in ("train", "dev", "test"):
+        assert all(catalog.TOPIC_OF_TASK[catalog.parse_task_id(t)[0]] not in catalog.DEFAULT_OOD_TOPICS
+                   for t in splits[split])
+    assert not set(splits["train"]) & set(splits["test"])
+    # the package's own variation ranges: find-living-thing train 0..149, test 225..299
+    variations = [catalog.parse_task_id(t)[1] for t in splits["test"] if t.startswith("find-")]
+    assert all(225 <= v < 300 for v in variations)
+    cached = list(cache_dir.glob("scienceworld/*/splits.json"))
+    assert len(cached) == 1 and json.loads(cached[0].read_text()) == splits
+    assert not list(cache_dir.glob("scienceworld/**/*.tmp"))
+    assert env.tasks("train") == splits["train"]  # stable order
+
+
+def test_unknown_split_and_task_are_clear_errors(env):
+    with pytest.raises(UnknownSplitError):
+        env.tasks("validation")
+    with pytest.raises(UnknownTaskError, match="find-living-thing"):
+        env.reset(options={"task_id": "find-living-thing-var9999"})
+
+
+def test_missing_java_names_how_to_install(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    with pytest.raises(JavaNotFoundError, match="openjdk"):
+        find_java()
+
+
+# ------------------------------------------------------------------ expert
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_expert_solves_a_sample_of_tasks(env, split):
+    for task_name in ("find-living-thing", "power-component", "lifespan-longest-lived"):
+        task_id = next(t for t in env.tasks(split) if t.startswith(task_name))
+        _, rewards, info = follow_expert(env, task_id)
+        assert info["success"] and info["score"] == 1.0, task_id
+        assert sum(rewards) == pytest.approx(1.0)
+        assert info["expert_action"] is None
+
+
+def test_expert_action_is_none_once_off_the_gold_path(env):
+    obs, info = env.reset(seed=0, options={"task_id": env.tasks("train")[0]})
+    first = info["expert_action"]
+    _, _, _, _, info = env.step("this is not an action")
+    assert not info["valid_action"] and info["expert_action"] == first  # rejected: still on path
+    _, _, _, _, info = env.step("look around")
+    assert info["valid_action"] and info["expert_action"] is None
+    assert info["admissible_actions"] is None  # on_path mode: none off the path
+
+
+# ------------------------------------------------------------------ determinism
+def test_deterministic_given_task_and_seed(env):
+    task_id = env.tasks("test")[0]
+    detours = {1: "look around", 3: "inventory"}
+    first = follow_expert(env, task_id, detours)
+    second = follow_expert(env, task_id, detours)
+    assert first[0] == second[0] and first[1] == second[1]
+    env.reset(seed=123)
+    sampled = env.task_id
+    env.reset(seed=123)
+    assert env.task_id == sampled
+
+
+# ------------------------------------------------------------------ reward
+def test_reward_is_the_change_of_the_clamped_score(env):
+    """Hand-checked: a failing focus gives raw score -1 -> score 0, reward -previous score."""
+    obs, info = env.reset(seed=0, options={"task_id": "find-living-thing-var89"})
+    scores = [info["score"]]
+    for _ in range(2):
+        obs, reward, terminated, _, info = env.step(info["expert_action"])
+        assert reward == pytest.approx(info["score"] - scores[-1])
+        scores.append(info["score"])
+    assert scores[-1] > 0
+    obs, reward, terminated, _, info = env.step("focus on air")  # air is not alive: task failed
+    assert info["raw_score"] == -1.0 and info["score"] == 0.0
+    assert reward == pytest.approx(-scores[-1])
+    assert terminated and not info["success"] and info["expert_action"] is None
+
+
+# ------------------------------------------------------------------ snapshots
+def test_native_snapshot_restores_exactly_and_repeatedly(env):
+    obs, info = env.reset(seed=0, options={"task_id": "power-component-var4"})
+    for _ in range(4):
+        obs, _, _, _, info = env.step(info["expert_action"])
+    snap = env.snapshot()
+    assert snap.native is not None
+    before = (obs, info["score"], info["expert_action"], info["admissible_actions"])
+    for branch in ("look around", "pour the moon into the fridge", "focus on agent"):
+        env.step(branch)
+        obs2, info2 = env.restore(snap)
+        assert (obs2, info2["score"], info2["expert_action"], info2["admissible_actions"]) == before
+    # the restored episode goes on to success along the expert path
+    while info2["expert_action"] is not None:
+        _, _, terminated, _, info2 = env.step(info2["expert_action"])
+    assert info2["success"]
+
+
+def test_native_restore_is_faster_than_replay(env):
+    obs, info = env.reset(seed=0, options={"task_id": "find-living-thing-var137"})
+    for _ in range(6):
+        obs, _, _, _, info = env.step(info["expert_action"])
+    native, replay = env.snapshot(), env.snapshot(mode="replay")
+    native_ms, replay_ms = [], []
+    for _ in range(3):
+        env.step("look around")
+        time.sleep(1.0)  # the spare JVM replays in the background while the agent acts
+        start = time.perf_counter()
+        assert env.restore(native)[0] == obs
+        native_ms.append(time.perf_counter() - start)
+        env.step("look around")
+        start = time.perf_counter()
+        assert env.restore(replay)[0] == obs
+        replay_ms.append(time.perf_counter() - start)
+    assert min(native_ms) < min(replay_ms)
+
+
+# ------------------------------------------------------------------ admissible
+def test_admissible_modes(cache_dir):
+    lazy = envs.make("scienceworld", task_names=TASKS, variations_per_task=2, admissible="lazy",
+                     snapshot_replicas=0)
+    try:
+        _, info = lazy.reset(seed=0, options={"task_id": "lifespan-longest-lived-var21"})
+        assert info["admissible_actions"] is None
+        actions = lazy.admissible_actions()
+        assert info["expert_action"] in actions and len(actions) <= lazy.max_admissible
+        assert lazy.snapshot().native is None  # no spare JVMs: the replay fallback
+    finally:
+        lazy.close()
+    with pytest.raises(ValueError, match="admissible"):
+        envs.make("scienceworld", admissible="sometimes")
+
+
+# ------------------------------------------------------------------ bad input and crashes
+def test_bad_actions_are_observations(env):
+    env.reset(seed=0, options={"task_id": env.tasks("train")[0]})
+    for action in ["x" * 600, "(((", "\x00", "🙂", 17, None, "open", "focus on"]:
+        obs, reward, terminated, truncated, info = env.step(action)
+        assert isinstance(obs, str) and obs and reward == 0.0
+    _, _, _, _, info = env.step("x" * 600)
+    assert not info["valid_action"]
+    _, info = env.reset(seed=0, options={"task_id": env.tasks("train")[0]})
+    assert info["expert_action"] is not None
+
+
+def test_dead_jvm_fails_the_episode_and_is_replaced(env):
+    _, info = env.reset(seed=0, options={"task_id": env.tasks("train")[0]})
+    env.step(info["expert_action"])
+    dead = env.simulator_pid
+    os.kill(dead, signal.SIGKILL)
+    time.sleep(0.2)
+    obs, reward, terminated, _, info = env.step("look around")
+    assert terminated and not info["success"] and info["score"] == 0.0
+    assert "JVM" in obs and info["error"]
+    assert env.simulator_pid != dead
+    _, rewards, info = follow_expert(env, env.tasks("train")[0])
+    assert info["success"] and info["error"] is None
+
+
+@pytest.mark.slow
+def test_expert_solves_every_task_topic(cache_dir):
+    """One test variation of each of the 30 tasks (24 in `test`, 6 in `ood`) is solved."""
+    wide = envs.make("scienceworld", variations_per_task=1, admissible="lazy",
+                     snapshot_replicas=0, max_steps=400)
+    try:
+        for task_id in wide.tasks("test") + wide.tasks("ood"):
+            _, _, info = follow_expert(wide, task_id)
+            assert info["success"], task_id
+    finally:
+        wide.close()
