@@ -108,12 +108,10 @@ class LMAgent:
     def _rank(self, prompts: list[str], candidates: list[list[str]]) -> list[Decision]:
         if not prompts:
             return []
-        pairs = [(p, f" {a}") for p, actions in zip(prompts, candidates) for a in actions]
-        flat = self.policy.score([p for p, _ in pairs], [c for _, c in pairs])
-        decisions, start = [], 0
-        for prompt, actions in zip(prompts, candidates):
-            scores = flat[start:start + len(actions)]
-            start += len(actions)
+        all_scores = self.policy.score_candidates(prompts, [[f" {a}" for a in actions]
+                                                            for actions in candidates])
+        decisions = []
+        for prompt, actions, scores in zip(prompts, candidates, all_scores):
             index, logprob = softmax_sample(scores, self.temperature, self.rng)
             decisions.append(Decision(actions[index], prompt, f" {actions[index]}",
                                       logprobs=[logprob], candidates=list(actions),

@@ -11,6 +11,10 @@ in four hooks; the base class owns everything the contract promises on top:
 and, where the engine can copy itself faster than a replay, the optional
 native snapshot pair `_native_snapshot()` / `_native_restore(state)`.
 
+Do not name an attribute `spec`: `gymnasium.Env.spec` is reserved and
+`check_env` reads it. Rewards must stay inside the class's `reward_range`
+(RL checks it); a family with negative rewards declares it.
+
 The base class builds `info` with every key of the contract, turns a
 non-string or empty action into an invalid-action observation (never an
 exception), counts steps and truncates at `max_steps`, and implements
@@ -36,7 +40,7 @@ TEXT_CHARSET = "".join(
     chr(c) for c in list(range(0x20, 0x7F)) + list(range(0xA0, 0xD800)) + list(range(0xE000, 0xFFFE))
 ) + "\n\t"
 MAX_OBSERVATION_CHARS = 1 << 20
-MAX_ACTION_CHARS = 512
+MAX_ACTION_CHARS = 2048
 
 INFO_KEYS = (
     "task_id", "goal", "success", "score", "valid_action", "admissible_actions", "expert_action",
@@ -202,9 +206,11 @@ class TextEnv(gym.Env[str, str]):
 
     # ------------------------------------------------------------ internals
     def _begin(self, task_id: str, seed: int) -> None:
+        # Load first: if the task id is unknown the env keeps its previous episode intact.
+        observation = self._load_task(task_id, seed)
         self._task_id, self._seed = task_id, seed
         self._actions = []
-        self._observation = self._load_task(task_id, seed)
+        self._observation = observation
         self._done = False
         self._started = True
 

@@ -71,8 +71,11 @@ class PolicySampler:
 
 
 def collect_task(env, task_id: str, seed: int, k: int, sampler: AlternativeSampler,
-                 rng: random.Random) -> TaskResult:
-    """Walk the expert path of one task, branching `k` alternatives at every state."""
+                 rng: random.Random, snapshot_mode: str = "auto") -> TaskResult:
+    """Walk the expert path of one task, branching `k` alternatives at every state.
+
+    `snapshot_mode="replay"` forces the base class's replay restore (benchmarks
+    compare it with the family's native snapshot)."""
     obs, info = env.reset(seed=seed, options={"task_id": task_id})
     state = State(info["goal"], obs, [], info["admissible_actions"])
     steps: list[Step] = []
@@ -90,7 +93,7 @@ def collect_task(env, task_id: str, seed: int, k: int, sampler: AlternativeSampl
     while info["expert_action"] is not None:
         expert = info["expert_action"]
         if k > 0:
-            snap = env.snapshot()
+            snap = env.snapshot(mode=snapshot_mode)
             for branch, alternative in enumerate(sampler.sample(state, expert, k, rng)):
                 record(alternative, branch, env.step(alternative))
                 env.restore(snap)

@@ -63,6 +63,13 @@ def evaluate_command(args: list[str]) -> int:
     return run_evaluate(console, args)
 
 
+@command("report")
+def report_command(args: list[str]) -> int:
+    """Write report.md / report.html for one or more run dirs (several = a comparison)."""
+    from earlyexp.training.report import report_main
+    return report_main(console, args)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

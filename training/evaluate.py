@@ -6,19 +6,20 @@ forward pass per turn, not one per episode), steps each environment and
 starts the next episode in any slot that finished. RL reuses it to collect
 its rollouts, with every turn's decision kept.
 
-Success rates are reported with their 95% Wilson interval and the number of
+Success rates are reported with their 95% Wilson interval (`wilson_interval`, in
+experience/diversity.py) and the number of
 episodes and seeds behind them; with several samples per task, pass@k uses
 the unbiased estimator.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 from earlyexp.agents.actors import Agent, Decision
 from earlyexp.agents.prompts import State
 from earlyexp.errors import ConfigError
+from earlyexp.experience.diversity import pass_at_k, wilson_interval
 from earlyexp.experience.collect import EnvConfig
 
 
@@ -47,25 +48,6 @@ class Episode:
     @property
     def episode_return(self) -> float:
         return sum(t.reward for t in self.turns)
-
-
-def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a binomial proportion."""
-    if n == 0:
-        return (0.0, 1.0)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
-
-
-def pass_at_k(n: int, c: int, k: int) -> float:
-    """Unbiased pass@k from n samples with c correct: 1 - C(n-c, k) / C(n, k)."""
-    if k > n:
-        raise ValueError(f"pass@k needs k <= n samples, got k={k}, n={n}")
-    if n - c < k:
-        return 1.0
-    return 1.0 - math.prod((n - c - i) / (n - i) for i in range(k))
 
 
 @dataclass

@@ -15,7 +15,8 @@ Run directory, format 1 (the pipeline writes it; `write_run_record` writes run.j
         "success", "entropy", "vendi" and "unique_trajectory_ratio" (and tabulates
         every key of `diversity.METRICS` and `pass@k` at the last iteration).
 
-Figures (matplotlib, Agg): success before/after RL per warm-start with 95% Wilson
+Figures (matplotlib `Figure` objects rendered to PNG by the Agg canvas; pyplot's
+global state is never touched): success before/after RL per warm-start with 95% Wilson
 intervals, success / entropy / Vendi / unique-trajectory ratio vs iteration, and the
 collapse fit R = -a·exp(H) + b with its ceiling. Several run directories give one
 comparison table and one set of figures, runs labelled `env/seed/dirname`. A figure
@@ -30,15 +31,17 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
+import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from earlyexp.errors import StoreFormatError
-from earlyexp.experience.diversity import METRICS, fit_collapse
+from earlyexp.experience.diversity import METRICS, fit_collapse, wilson_interval
 from earlyexp.training.tracking import METRICS_FILE, read_metrics
 
 FORMAT, RUN_FILE = 1, "run.json"
@@ -49,18 +52,6 @@ _REQUIRED_RESULT = {"warmstart": str, "phase": str, "split": str, "success": (in
 _COLOURS = {"il": "tab:blue", "iwm": "tab:orange", "sr": "tab:green"}
 _SPARE = ("tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
 _STYLES = ("-", "--", ":", "-.")
-
-
-def wilson_interval(successes: float, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval for a success rate: (p̂ + z²/2n ± z·sqrt(p̂(1-p̂)/n +
-    z²/4n²)) / (1 + z²/n). (0, 1) when n = 0."""
-    if n <= 0:
-        return 0.0, 1.0
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def write_run_record(run_dir: str | os.PathLike, env: str, seed: int, config: dict,
@@ -214,18 +205,19 @@ def curve_figure(key: str, title: str, ylabel: str, scale: float = 1.0) -> Calla
     """A figure function plotting metric `key` against the RL iteration, one line per
     (run, warm-start)."""
     def draw(runs: Sequence[Run]) -> Figure | str:
-        lines = [(run, ws, pts) for run in runs for ws, keys in run.series.items()
-                 if (pts := keys.get(key))]
+        lines = [(i, run, ws, pts) for i, run in enumerate(runs)
+                 for ws, keys in run.series.items() if (pts := keys.get(key))]
         if not lines:
             return f"no RL iteration logged {key!r} (stage rl/<warmstart> in metrics.jsonl)"
         fig, ax = _figure(title, "RL iteration", ylabel)
         order = _warmstarts(runs)
-        for run, ws, pts in lines:
+        for i, run, ws, pts in lines:
             ax.plot([s for s, _ in pts], [scale * v for _, v in pts], marker="." if len(pts) < 40
-                    else None, color=_colour(ws, order), linestyle=_STYLES[runs.index(run) % 4],
+                    else None, color=_colour(ws, order), linestyle=_STYLES[i % len(_STYLES)],
                     label=_line_label(run, ws, runs))
         ax.legend(fontsize=8)
         return fig
+    draw.__doc__ = title
     return draw
 
 
@@ -238,24 +230,25 @@ def _collapse_points(run: Run, ws: str) -> tuple[list[float], list[float]]:
 
 def collapse_figure(runs: Sequence[Run]) -> Figure | str:
     """(entropy, success) per RL iteration with the fit R = -a·exp(H) + b and its ceiling."""
-    series = [(run, ws, *_collapse_points(run, ws)) for run in runs for ws in run.series]
-    series = [s for s in series if s[2]]
+    series = [(i, run, ws, *_collapse_points(run, ws))
+              for i, run in enumerate(runs) for ws in run.series]
+    series = [s for s in series if s[3]]
     if not series:
         return "no RL iteration logged both 'entropy' and 'success'"
-    import numpy as np
-
     fig, ax = _figure("Collapse fit R = -a·exp(H) + b (dashed: ceiling b - a)",
                       "token entropy H (nats/token)", "success rate (%)")
     order = _warmstarts(runs)
-    for run, ws, hs, rs in series:
+    for i, run, ws, hs, rs in series:
         colour, label = _colour(ws, order), _line_label(run, ws, runs)
         fit = fit_collapse(hs, rs)
         ax.scatter(hs, [100 * r for r in rs], color=colour, s=14,
                    label=label if not fit.ok else None)
         if fit.ok:
             grid = np.linspace(0.0, max(hs) * 1.05, 100)
-            ax.plot(grid, 100 * fit.predict(grid), color=colour, linestyle=_STYLES[runs.index(run) % 4],
-                    label=f"{label}: a={fit.a:.3g}, b={fit.b:.3g}, ceiling={100 * fit.ceiling:.1f}%")
+            ax.plot(grid, 100 * fit.predict(grid), color=colour,
+                    linestyle=_STYLES[i % len(_STYLES)],
+                    label=f"{label}: a={fit.a:.3g}, b={fit.b:.3g}, "
+                          f"ceiling={100 * fit.ceiling:.1f}%")
             ax.axhline(100 * fit.ceiling, color=colour, linestyle="--", linewidth=0.8)
     ax.legend(fontsize=7)
     return fig
@@ -295,7 +288,8 @@ def comparison_table(runs: Sequence[Run]) -> Table:
             cells.setdefault((r["warmstart"], r["split"]), {})[r["phase"]] = r
         for (ws, split), by_phase in sorted(cells.items(), key=lambda c: (c[0][1] != "test", c[0])):
             before, after = by_phase.get("before_rl"), by_phase.get("after_rl")
-            delta = f"{100 * (after['success'] - before['success']):+.1f}" if before and after else "—"
+            delta = (f"{100 * (after['success'] - before['success']):+.1f}"
+                     if before and after else "—")
             last = after or before
             rows.append([run.label, ws, split, _pct(before), _pct(after), delta,
                          str(last["episodes"]), str(last.get("seeds", "—"))])
@@ -334,7 +328,7 @@ def data_sizes_table(runs: Sequence[Run]) -> Table:
 
 def _md_table(table: Table) -> str:
     head, rows = table
-    cell = lambda s: str(s).replace("|", "\\|").replace("\n", " ")  # noqa: E731
+    cell = lambda s: html.escape(str(s), quote=False).replace("|", "\\|").replace("\n", " ")
     lines = ["| " + " | ".join(map(cell, head)) + " |", "|" + "---|" * len(head)]
     return "\n".join(lines + ["| " + " | ".join(map(cell, r)) + " |" for r in rows])
 
@@ -373,6 +367,7 @@ def build_report(run_dirs: list[str], out_dir: str | None = None) -> Path:
     for i, run in enumerate(runs):
         if labels.count(run.label) > 1:
             run.label = f"{run.label}#{i + 1}"
+    labels = [run.label for run in runs]
     if out_dir is None:
         out = runs[0].path if len(runs) == 1 else \
             Path(os.path.commonpath([str(r.path.resolve()) for r in runs])) / "report"
@@ -383,8 +378,8 @@ def build_report(run_dirs: list[str], out_dir: str | None = None) -> Path:
     md = [f"# {title}", "", f"Generated {time.strftime('%Y-%m-%d %H:%M:%S')} from "
           + ", ".join(f"`{r.path}`" for r in runs), "", "## Success rates", "",
           _md_table(comparison_table(runs)), "", "## Figures", ""]
-    h = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-         f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>",
+    h = [(f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+          f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"),
          f"<p>Generated {time.strftime('%Y-%m-%d %H:%M:%S')} from "
          + ", ".join(f"<code>{html.escape(str(r.path))}</code>" for r in runs) + "</p>",
          "<h2>Success rates</h2>", _html_table(comparison_table(runs)), "<h2>Figures</h2>"]

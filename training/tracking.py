@@ -28,9 +28,10 @@ import json
 import math
 import os
 import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -65,7 +66,8 @@ def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
             raise ValueError(f"{path}:{number} is not a JSON object ({e}); the metrics file is "
                              "corrupt") from e
         if not isinstance(record, dict) or not {"stage", "step", "metrics"} <= record.keys():
-            raise ValueError(f"{path}:{number} lacks stage/step/metrics; not a Tracker metrics file")
+            raise ValueError(f"{path}:{number} lacks stage/step/metrics; "
+                             "not a Tracker metrics file")
         records.append(record)
     return records
 
@@ -84,7 +86,8 @@ class _RateColumn(ProgressColumn):
     def render(self, task) -> Text:
         speed = task.finished_speed or task.speed
         unit = task.fields.get("unit", "it")
-        return Text(f"{speed:.2f} {unit}/s" if speed else f"- {unit}/s", style="progress.data.speed")
+        text = f"{speed:.2f} {unit}/s" if speed else f"- {unit}/s"
+        return Text(text, style="progress.data.speed")
 
 
 class ProgressBar:
@@ -122,7 +125,7 @@ class Tracker:
         self._wandb_run, self._wandb_stages = None, set()
         if wandb:
             self._wandb_run = _start_wandb(wandb_project, run_name, dict(config), self.run_dir)
-        self._jsonl = open(self.run_dir / METRICS_FILE, "a", encoding="utf-8")
+        self._jsonl = open(self.run_dir / METRICS_FILE, "a", encoding="utf-8")  # noqa: SIM115
         self._tb = SummaryWriter(log_dir=str(self.run_dir / TB_DIR), flush_secs=10)
         self._closed = False
 
@@ -154,10 +157,12 @@ class Tracker:
             self._wandb_run.define_metric(f"{stage}/step")
             self._wandb_run.define_metric(f"{stage}/*", step_metric=f"{stage}/step")
             self._wandb_stages.add(stage)
-        self._wandb_run.log({f"{stage}/step": step, **{f"{stage}/{k}": v for k, v in values.items()}})
+        self._wandb_run.log({f"{stage}/step": step,
+                             **{f"{stage}/{k}": v for k, v in values.items()}})
 
     @contextmanager
-    def progress(self, total: int | None, description: str, unit: str = "it") -> Iterator[ProgressBar]:
+    def progress(self, total: int | None, description: str,
+                 unit: str = "it") -> Iterator[ProgressBar]:
         """A rich progress bar with count, throughput (`unit`/s), elapsed time and ETA.
 
         `total=None` gives an indeterminate bar (set it later with `bar.update(total=n)`).
@@ -179,7 +184,7 @@ class Tracker:
         if self._wandb_run is not None:
             self._wandb_run.finish()
 
-    def __enter__(self) -> "Tracker":
+    def __enter__(self) -> Tracker:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from earlyexp.agents.actors import Decision, ExpertAgent, LMAgent, RandomAgent
 from earlyexp.agents.hf_policy import load_policy
-from earlyexp.training.evaluate import EvalConfig, evaluate, pass_at_k, wilson_interval
+from earlyexp.training.evaluate import EvalConfig, evaluate
 
 
 def test_expert_is_perfect_and_random_is_far_below(corridor_env):
@@ -40,9 +40,11 @@ def test_unparseable_generation_is_an_invalid_action(corridor_env):
     assert all(e.invalid_actions == e.length > 0 for e in result.episodes)
 
 
-def test_wilson_and_pass_at_k():
-    lo, hi = wilson_interval(8, 10)
-    assert 0.49 < lo < 0.5 and 0.94 < hi < 0.95
-    assert wilson_interval(0, 0) == (0.0, 1.0)
-    assert pass_at_k(5, 0, 3) == 0.0 and pass_at_k(5, 3, 3) == 1.0
-    assert abs(pass_at_k(4, 1, 2) - 0.5) < 1e-12  # 1 - C(3,2)/C(4,2)
+def test_prefix_cached_ranking_equals_pairwise_scoring(il_checkpoint):
+    policy = load_policy(il_checkpoint)
+    prompts = ["Goal: open the door\nObservation: You are in room 2.\nAction:", "Goal: g\nAction:"]
+    candidates = [[" left", " right", " take key"], [" open door"]]
+    cached = policy.score_candidates(prompts, candidates)
+    pairwise = policy.score([prompts[0]] * 3 + [prompts[1]], [c for cs in candidates for c in cs])
+    flat = [x for row in cached for x in row]
+    assert max(abs(a - b) for a, b in zip(flat, pairwise)) < 1e-4
