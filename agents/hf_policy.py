@@ -34,7 +34,9 @@ def load_policy(path: str | Path, device: str = "auto", batch_size: int = 32,
                 lora: dict | None = None) -> "HFPolicy":
     """Load a local Hugging Face checkpoint directory as a policy (clear errors if it is not one)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
     path = Path(path)
     if not (path / "config.json").exists():
         raise CheckpointError(

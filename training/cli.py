@@ -63,6 +63,34 @@ def evaluate_command(args: list[str]) -> int:
     return run_evaluate(console, args)
 
 
+@command("rl")
+def rl_command(args: list[str]) -> int:
+    """Reinforcement learning (GRPO or PPO) from a warm-start checkpoint: init=<dir>."""
+    from earlyexp.training.rl.cli import run_rl
+    return run_rl(console, args)
+
+
+@command("pipeline")
+def pipeline_command(args: list[str]) -> int:
+    """Collect, warm-start IL/IWM/SR, RL from each, evaluate before/after, report."""
+    from earlyexp.training.commands import run_pipeline
+    return run_pipeline(console, args)
+
+
+@command("demo")
+def demo_command(args: list[str]) -> int:
+    """The pipeline on TextWorld with the tiny model, sized for a 2-core CPU (make demo)."""
+    from earlyexp.training.commands import run_pipeline
+    return run_pipeline(console, ["experiment=demo", *args])
+
+
+@command("serve")
+def serve_command(args: list[str]) -> int:
+    """Serve an environment as a web site: `earlyexp serve webshop [host=..] [port=..]`."""
+    from earlyexp.training.commands import run_serve
+    return run_serve(console, args)
+
+
 @command("report")
 def report_command(args: list[str]) -> int:
     """Write report.md / report.html for one or more run dirs (several = a comparison)."""

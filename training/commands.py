@@ -147,3 +147,38 @@ def run_evaluate(console: Console, args: list[str]) -> int:
              "episodes": [episode_record(e) for e in result.episodes]}, indent=1))
         console.print(f"written to {cfg.out}")
     return 0
+
+
+def run_pipeline(console: Console, args: list[str]) -> int:
+    from earlyexp.training.pipeline import Pipeline, PipelineConfig
+
+    cfg = load_config("pipeline", args, PipelineConfig)
+    Pipeline(cfg, console).run()
+    return 0
+
+
+SERVABLE = {"webshop": "earlyexp.envs.webshop.server:serve"}
+
+
+def run_serve(console: Console, args: list[str]) -> int:
+    """`earlyexp serve <env> [host=127.0.0.1] [port=3000] [key=value ...]` (env kwargs)."""
+    import importlib
+
+    from earlyexp.errors import ConfigError, closest
+
+    if not args or args[0] not in SERVABLE:
+        name = args[0] if args else ""
+        raise ConfigError("env", name, f"servable environments: {sorted(SERVABLE)}."
+                          f"{closest(name, SERVABLE)}")
+    options = {}
+    for arg in args[1:]:
+        key, sep, value = arg.partition("=")
+        if not sep:
+            raise ConfigError(arg, None, "expected key=value")
+        options[key] = int(value) if value.isdigit() else value
+    module, _, attr = SERVABLE[args[0]].partition(":")
+    serve = getattr(importlib.import_module(module), attr)
+    host, port = options.pop("host", "127.0.0.1"), int(options.pop("port", 3000))
+    console.print(f"serving {args[0]} on http://{host}:{port}/ (Ctrl-C stops)")
+    serve(host=host, port=port, **options)
+    return 0

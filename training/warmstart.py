@@ -173,8 +173,14 @@ def base_model_path(cfg: WarmstartConfig) -> Path:
 
 def train_stage(model, tokenizer, stage: Stage, cfg: WarmstartConfig, out_dir: Path
                 ) -> dict[str, Any]:
+    import datasets
     import torch
+    from transformers import PrinterCallback
+    from transformers.utils import logging as hf_logging
     from trl import SFTConfig, SFTTrainer
+
+    datasets.disable_progress_bars()  # the pipeline prints its own progress
+    hf_logging.disable_progress_bar()
 
     args = SFTConfig(
         output_dir=str(out_dir / "trainer"), max_steps=stage.steps,
@@ -187,6 +193,7 @@ def train_stage(model, tokenizer, stage: Stage, cfg: WarmstartConfig, out_dir: P
     )
     dataset = fit_to_length(stage.dataset, tokenizer, cfg.data.max_length)
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
+    trainer.remove_callback(PrinterCallback)  # losses go to warmstart.json and the tracker
     start = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - start

@@ -1,0 +1,212 @@
+"""The whole method on one environment: collect -> warm-start IL, IWM, SR -> RL from each
+-> evaluate before and after RL -> report.
+
+    earlyexp pipeline env=textworld            # configs/pipeline.yaml
+    earlyexp demo                              # the same with configs/experiment/demo.yaml
+
+Every stage writes under `run_dir` and is skipped when its output is already
+complete, so an interrupted pipeline resumes where it stopped (collection per
+shard, warm-starts per method, RL per checkpoint). The RL settings are the same
+for every warm-start; only `init` differs, so the comparison isolates the warm-start.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from earlyexp.errors import ConfigError
+from earlyexp.experience.collect import CollectConfig, EnvConfig, collect
+from earlyexp.training.evaluate import EvalConfig, evaluate
+from earlyexp.training.rl import RLConfig, train_rl
+from earlyexp.training.warmstart import (
+    METHODS, DataConfig, ModelConfig, TrainConfig, WarmstartConfig, warmstart,
+)
+
+
+@dataclass
+class CollectSettings:
+    split: str = "train"
+    num_tasks: int | None = None
+    k: int = 4
+    sampler: str = "uniform"
+    num_workers: int = 2
+
+
+@dataclass
+class PipelineConfig:
+    """Configuration of `earlyexp pipeline` (configs/pipeline.yaml)."""
+
+    env: EnvConfig = field(default_factory=EnvConfig)
+    seed: int = 0
+    run_dir: str = "runs/pipeline"
+    methods: list[str] = field(default_factory=lambda: list(METHODS))
+    collect: CollectSettings = field(default_factory=CollectSettings)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    rl: RLConfig = field(default_factory=lambda: RLConfig(init="(set per warm-start)"))
+    run_rl: bool = True
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    eval_splits: list[str] = field(default_factory=lambda: ["test"])
+    wandb: bool = False
+
+    def __post_init__(self):
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown or not self.methods:
+            raise ConfigError("methods", self.methods, f"must be a non-empty subset of {METHODS}")
+
+
+class Pipeline:
+    """Runs the stages of `PipelineConfig` and records every result as it arrives."""
+
+    def __init__(self, cfg: PipelineConfig, console=None):
+        from earlyexp.training.config import to_dict
+        from earlyexp.training.tracking import Tracker, make_run_name
+
+        self.cfg, self.console = cfg, console
+        self.root = Path(cfg.run_dir)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.config = to_dict(cfg)
+        self.tracker = Tracker(self.root, make_run_name(cfg.env.name, "pipeline", cfg.seed),
+                               self.config, wandb=cfg.wandb, console=console)
+        self.results: list[dict[str, Any]] = []
+        self.baselines: list[dict[str, Any]] = []
+        self.data_sizes: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ stages
+    def run(self) -> Path:
+        start = time.perf_counter()
+        try:
+            self.collect()
+            self.reference_bounds()
+            for method in self.cfg.methods:
+                checkpoint = self.warmstart(method)
+                self.evaluate(method, "before_rl", checkpoint)
+                if self.cfg.run_rl:
+                    self.evaluate(method, "after_rl", self.reinforce(method, checkpoint))
+        finally:
+            self.tracker.close()
+        self.say(f"pipeline finished in {time.perf_counter() - start:.0f} s")
+        return self.report()
+
+    def collect(self) -> None:
+        c = self.cfg.collect
+        cfg = CollectConfig(env=self.cfg.env, split=c.split, num_tasks=c.num_tasks, k=c.k,
+                            sampler=c.sampler, num_workers=c.num_workers, seed=self.cfg.seed,
+                            out_dir=str(self.root / "experience"))
+        self.say(f"[1/4] collecting experience: {self.cfg.env.name} k={c.k}")
+        summary = collect(cfg)
+        self.data_sizes.update(trajectories=summary.trajectories, transitions=summary.transitions)
+        self.say(f"      {summary.trajectories} trajectories, {summary.transitions} transitions "
+                 f"({summary.skipped} tasks already stored), {summary.seconds:.0f} s")
+
+    def reference_bounds(self) -> None:
+        """Expert and random-admissible success: the ceiling and the floor of the table."""
+        from earlyexp.agents.actors import ExpertAgent, RandomAgent
+
+        for agent in (ExpertAgent(), RandomAgent(self.cfg.seed)):
+            for split in self.cfg.eval_splits:
+                summary = evaluate(agent, self.cfg.env, self._eval(split)).summary()
+                self.baselines.append({"agent": agent.name, **summary})
+
+    def warmstart(self, method: str) -> Path:
+        out = self.root / "warmstart" / method
+        if (out / "warmstart.json").exists():
+            self.say(f"[2/4] warm-start {method}: already trained ({out})")
+            return out
+        self.say(f"[2/4] warm-start {method}: {self.cfg.train.steps} updates")
+        cfg = WarmstartConfig(env=self.cfg.env, method=method,
+                              experience_dir=str(self.root / "experience"),
+                              model=self.cfg.model, data=self.cfg.data,
+                              train=dataclasses.replace(self.cfg.train, seed=self.cfg.seed),
+                              out_dir=str(out))
+        checkpoint = warmstart(cfg)
+        import json
+        summary = json.loads((checkpoint / "warmstart.json").read_text())
+        for name, size in summary["data_sizes"].items():
+            self.data_sizes[f"{method}/{name}"] = size
+        for stage in summary["stages"]:
+            for step, loss in enumerate(stage["losses"], start=1):
+                self.tracker.log({"loss": loss}, step * self.cfg.train.logging_steps,
+                                 f"warmstart/{method}/{stage['name']}")
+        return checkpoint
+
+    def reinforce(self, method: str, checkpoint: Path) -> Path:
+        cfg = dataclasses.replace(self.cfg.rl, env=self.cfg.env, init=str(checkpoint),
+                                  seed=self.cfg.seed, out_dir=str(self.root / "rl" / method))
+        self.say(f"[3/4] RL ({cfg.algo}) from {method}: {cfg.iterations} iterations")
+        return train_rl(cfg, tracker=self.tracker, stage=f"rl/{method}").checkpoint
+
+    def evaluate(self, method: str, phase: str, checkpoint: Path) -> None:
+        from earlyexp.agents.actors import LMAgent
+        from earlyexp.agents.hf_policy import load_policy
+
+        policy = load_policy(checkpoint, self.cfg.model.device)
+        for split in self.cfg.eval_splits:
+            cfg = self._eval(split)
+            agent = LMAgent(policy, cfg.mode, self.cfg.env.prompt_format(), cfg.temperature,
+                            cfg.max_new_tokens, seed=cfg.seed)
+            summary = evaluate(agent, self.cfg.env, cfg).summary()
+            self.results.append({"warmstart": method, "phase": phase, **summary})
+            self.tracker.log({k: v for k, v in summary.items() if isinstance(v, (int, float))},
+                             0 if phase == "before_rl" else 1, f"eval/{method}/{split}")
+            lo, hi = summary["success_ci"]
+            self.say(f"[4/4] {method} {phase} {split}: success {summary['success']:.1%} "
+                     f"[{lo:.1%}, {hi:.1%}] over {summary['episodes']} episodes")
+            self._record()
+
+    # ------------------------------------------------------------------ output
+    def report(self) -> Path:
+        from earlyexp.training.report import build_report
+        self._record()
+        path = build_report([str(self.root)])
+        self.print_table()
+        self.say(f"report: {path}")
+        return path
+
+    def print_table(self) -> None:
+        from rich.table import Table
+
+        if self.console is None:
+            return
+        table = Table(title=f"{self.cfg.env.name}: success rate [95% CI]")
+        table.add_column("agent")
+        columns = [(s, p) for s in self.cfg.eval_splits for p in ("before_rl", "after_rl")
+                   if p == "before_rl" or self.cfg.run_rl]
+        for split, phase in columns:
+            table.add_column(f"{split} {phase.replace('_', ' ')}")
+        for method in self.cfg.methods:
+            cells = [_cell(self._find(method, phase, split)) for split, phase in columns]
+            table.add_row(method.upper(), *cells)
+        for row in self.baselines:
+            cells = [_cell(row) if phase == "before_rl" and row["split"] == split else ""
+                     for split, phase in columns]
+            table.add_row(f"{row['agent']} (bound)", *cells)
+        self.console.print(table)
+
+    def _find(self, method: str, phase: str, split: str) -> dict | None:
+        return next((r for r in self.results if r["warmstart"] == method
+                     and r["phase"] == phase and r["split"] == split), None)
+
+    def _record(self) -> None:
+        from earlyexp.training.report import write_run_record
+        write_run_record(self.root, self.cfg.env.name, self.cfg.seed,
+                         {**self.config, "baselines": self.baselines}, self.data_sizes,
+                         self.results)
+
+    def _eval(self, split: str) -> EvalConfig:
+        return dataclasses.replace(self.cfg.eval, split=split)
+
+    def say(self, text: str) -> None:
+        if self.console is not None:
+            self.console.print(text, highlight=False)
+
+
+def _cell(result: dict | None) -> str:
+    if not result:
+        return "-"
+    lo, hi = result["success_ci"]
+    return f"{result['success']:.0%} [{lo:.0%}, {hi:.0%}] n={result['episodes']}"
