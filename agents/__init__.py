@@ -22,7 +22,11 @@ _LAZY = {
     "TinyModelConfig": "earlyexp.agents.tiny_model",
 }
 
-__all__ = ["Generation", "Policy", "PromptFormat", "State", "parse_action", "render", *_LAZY]
+__all__ = [
+    "Generation", "Policy", "PromptFormat", "State", "parse_action", "render",
+    "load_policy", "HFPolicy", "LMAgent", "ExpertAgent", "RandomAgent", "Decision",
+    "create_tiny_model", "TinyModelConfig",
+]
 
 
 def __getattr__(name: str):

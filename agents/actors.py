@@ -74,12 +74,12 @@ class RandomAgent:
 class LMAgent:
     """A policy acting through prompts (see the module docstring for the modes)."""
 
-    def __init__(self, policy: Policy, mode: str = "rank", fmt: PromptFormat = PromptFormat(),
+    def __init__(self, policy: Policy, mode: str = "rank", fmt: PromptFormat | None = None,
                  temperature: float = 0.0, max_new_tokens: int = 24, seed: int = 0,
                  name: str = "lm"):
         if mode not in MODES:
             raise ConfigError("mode", mode, f"must be one of {MODES}")
-        self.policy, self.mode, self.fmt = policy, mode, fmt
+        self.policy, self.mode, self.fmt = policy, mode, fmt or PromptFormat()
         self.temperature, self.max_new_tokens = temperature, max_new_tokens
         self.rng = random.Random(seed)
         self.name = name

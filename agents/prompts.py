@@ -71,8 +71,9 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else "..." + text[-limit:]
 
 
-def render(state: State, fmt: PromptFormat = PromptFormat()) -> str:
+def render(state: State, fmt: PromptFormat | None = None) -> str:
     """The prompt for `state`; ends with `Action:` so a completion is the action."""
+    fmt = fmt or PromptFormat()
     lines = [f"Goal: {state.goal.strip()}"]
     recent = state.history[-fmt.history:] if fmt.history else []
     for step in recent:

@@ -68,11 +68,14 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int):
 
 
 def create_tiny_model(texts: Iterable[str], out_dir: str | Path,
-                      cfg: TinyModelConfig = TinyModelConfig()) -> Path:
+                      cfg: TinyModelConfig | None = None) -> Path:
     """Train the tokenizer on `texts`, build a randomly initialised Llama, save both."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
+    cfg = cfg or TinyModelConfig()
     tokenizer = train_tokenizer(texts, cfg.vocab_size)
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=cfg.hidden_size,

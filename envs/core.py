@@ -24,7 +24,6 @@ that the observation matches.
 """
 from __future__ import annotations
 
-import string
 from dataclasses import dataclass, field
 from typing import Any, Literal
 

@@ -54,9 +54,9 @@ class PolicySampler:
 
     name = "policy"
 
-    def __init__(self, policy: Policy, fmt: PromptFormat = PromptFormat(),
+    def __init__(self, policy: Policy, fmt: PromptFormat | None = None,
                  temperature: float = 1.0, max_new_tokens: int = 48, oversample: int = 2):
-        self.policy, self.fmt = policy, fmt
+        self.policy, self.fmt = policy, fmt or PromptFormat()
         self.temperature, self.max_new_tokens, self.oversample = (
             temperature, max_new_tokens, oversample)
 

@@ -109,9 +109,9 @@ class LLMReflector:
 
     name = "llm"
 
-    def __init__(self, policy: Policy, fmt: PromptFormat = PromptFormat(),
+    def __init__(self, policy: Policy, fmt: PromptFormat | None = None,
                  max_new_tokens: int = 160, temperature: float = 0.0):
-        self.policy, self.fmt = policy, fmt
+        self.policy, self.fmt = policy, fmt or PromptFormat()
         self.max_new_tokens, self.temperature = max_new_tokens, temperature
         self.dropped = 0
 

@@ -137,7 +137,7 @@ class WorkerPool:
         state = self.init(*self.init_args)
         try:
             for job in jobs:
-                for attempt in range(1, self.max_attempts + 1):
+                for _attempt in range(1, self.max_attempts + 1):
                     try:
                         yield job, self.run(state, job)
                         break

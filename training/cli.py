@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 from typing import Callable
 
 from rich.console import Console
@@ -101,6 +102,8 @@ def report_command(args: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # Library deprecation notices (transformers, TRL) are for us, not for the user.
+    warnings.filterwarnings("ignore", category=FutureWarning)
     name = argv.pop(0) if argv else "help"
     if name in ("-h", "--help"):
         name = "help"

@@ -97,8 +97,11 @@ class Pipeline:
         cfg = CollectConfig(env=self.cfg.env, split=c.split, num_tasks=c.num_tasks, k=c.k,
                             sampler=c.sampler, num_workers=c.num_workers, seed=self.cfg.seed,
                             out_dir=str(self.root / "experience"))
-        self.say(f"[1/4] collecting experience: {self.cfg.env.name} k={c.k}")
-        summary = collect(cfg)
+        self.say(f"[1/4] collecting experience: {self.cfg.env.name} k={c.k} "
+                 "(first run: the environment may generate its data)")
+        with self.tracker.progress(None, "collect", unit="tasks") as bar:
+            summary = collect(cfg, on_result=lambda done, total: bar.update(completed=done,
+                                                                            total=total))
         self.data_sizes.update(trajectories=summary.trajectories, transitions=summary.transitions)
         self.say(f"      {summary.trajectories} trajectories, {summary.transitions} transitions "
                  f"({summary.skipped} tasks already stored), {summary.seconds:.0f} s")
@@ -149,7 +152,9 @@ class Pipeline:
             cfg = self._eval(split)
             agent = LMAgent(policy, cfg.mode, self.cfg.env.prompt_format(), cfg.temperature,
                             cfg.max_new_tokens, seed=cfg.seed)
-            summary = evaluate(agent, self.cfg.env, cfg).summary()
+            with self.tracker.progress(None, f"eval {method} {split}", unit="episodes") as bar:
+                summary = evaluate(agent, self.cfg.env, cfg,
+                                   on_episode=lambda _: bar.advance(1)).summary()
             self.results.append({"warmstart": method, "phase": phase, **summary})
             self.tracker.log({k: v for k, v in summary.items() if isinstance(v, (int, float))},
                              0 if phase == "before_rl" else 1, f"eval/{method}/{split}")

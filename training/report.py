@@ -28,7 +28,6 @@ import base64
 import html
 import io
 import json
-import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -328,7 +327,8 @@ def data_sizes_table(runs: Sequence[Run]) -> Table:
 
 def _md_table(table: Table) -> str:
     head, rows = table
-    cell = lambda s: html.escape(str(s), quote=False).replace("|", "\\|").replace("\n", " ")
+    def cell(s) -> str:
+        return html.escape(str(s), quote=False).replace("|", "\\|").replace("\n", " ")
     lines = ["| " + " | ".join(map(cell, head)) + " |", "|" + "---|" * len(head)]
     return "\n".join(lines + ["| " + " | ".join(map(cell, r)) + " |" for r in rows])
 

@@ -5,6 +5,7 @@ import difflib
 import warnings
 from collections import OrderedDict
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,13 @@ _STATE_KEYS = frozenset({
 #: Games kept open at once. Opening one (Z-machine load, game JSON, Inform 7 tables) costs
 #: about as much as ten steps, and episodes cycle over tasks.
 _OPEN_GAMES = 16
+
+
+@dataclass(frozen=True)
+class _Forked:
+    """A whole forked game (TextWorld's `copy()`): the snapshot of last resort."""
+
+    game: Any
 
 
 @contextmanager
@@ -167,20 +175,36 @@ class TextWorldEnv(TextEnv):
         )
 
     def _native_snapshot(self) -> Any:
-        with _quiet_jericho():
-            return self._game.copy(), self._game_path, self._best_points
+        from earlyexp.envs.textworld import snapshot  # imports textworld, so not at module load
+
+        if self._game is None:
+            return None  # closed: the replay fallback reopens the game
+        parts = snapshot.layers(self._game)
+        if parts is None:  # a wrapper stack this TextWorld version does not have: fork it
+            with _quiet_jericho():
+                return _Forked(self._game.copy()), self._game_path, self._best_points
+        return snapshot.capture(parts), self._game_path, self._best_points
 
     def _native_restore(self, state: Any) -> None:
-        game, path, self._best_points = state
-        replaced = self._open_games.pop(path, None)
-        if replaced is not None:
-            replaced.close()
-        with _quiet_jericho():  # copy again: the snapshot stays reusable
-            self._game, self._game_path = game.copy(), path
-        self._open_games[path] = self._game
-        if len(self._open_games) > _OPEN_GAMES:
-            self._open_games.popitem(last=False)[1].close()
-        self._state = self._game.state
+        from earlyexp.envs.textworld import snapshot
+
+        saved, path, best_points = state
+        if isinstance(saved, snapshot.GameSnapshot):
+            # Back into the same open game (started afresh if the env closed it since):
+            # no new interpreter, and `saved` is only read, so it stays reusable.
+            self._open(path)
+            self._state = snapshot.apply(snapshot.layers(self._game), saved)
+        else:
+            replaced = self._open_games.pop(path, None)
+            if replaced is not None:
+                replaced.close()
+            with _quiet_jericho():  # copy again: the snapshot stays reusable
+                self._game, self._game_path = saved.game.copy(), path
+            self._open_games[path] = self._game
+            if len(self._open_games) > _OPEN_GAMES:
+                self._open_games.popitem(last=False)[1].close()
+            self._state = self._game.state
+        self._best_points = best_points
 
     def close(self) -> None:
         while self._open_games:

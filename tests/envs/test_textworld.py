@@ -234,6 +234,175 @@ def test_reward_after_restore_does_not_pay_twice(env):
     assert sum(rewards) + sum(later) == pytest.approx(1.0)
 
 
+#: Verbs whose action changes the world (and TextWorld's quest tracker), not just the view.
+WORLD_CHANGING = ("take", "drop", "put", "insert", "open", "close", "cook", "eat", "drink",
+                  "prepare", "slice", "chop", "dice", "go")
+
+
+def alternatives(info, rng, k=3):
+    """Up to `k` non-expert actions, world-changing ones (losing ones included) first."""
+    others = [a for a in info["admissible_actions"] if a != info["expert_action"]]
+    changing = [a for a in others if a.split()[0] in WORLD_CHANGING]
+    picked = rng.sample(changing, min(k - 1, len(changing)))
+    rest = [a for a in others if a not in picked]
+    return picked + rng.sample(rest, min(k - len(picked), len(rest)))
+
+
+def continuation(env, info, seed, steps=4):
+    """Play `steps` random admissible actions from the current state; return every step."""
+    rng, trace = random.Random(seed), []
+    for _ in range(steps):
+        if not info["admissible_actions"]:
+            break
+        step = env.step(rng.choice(info["admissible_actions"]))
+        trace.append(step)
+        info = step[-1]
+        if step[2] or step[3]:
+            break
+    return trace
+
+
+def branch_both_ways(env, native, replay, action, seed):
+    """Restore each snapshot, take `action` and continue randomly; return both traces."""
+    traces = []
+    for snap in (native, replay):
+        restored = env.restore(snap)
+        step = env.step(action)
+        traces.append([restored, step] + (continuation(env, step[-1], seed)
+                                          if not (step[2] or step[3]) else []))
+    return traces
+
+
+@pytest.mark.parametrize("task", ["train", "ood"])
+def test_native_restore_equals_replay_along_the_expert_path(env, task):
+    # At every expert state: restoring the native snapshot gives the same observation
+    # and info (admissible, expert action, score, points, won/lost) as a replay, and so
+    # does everything after it: a world-changing or losing alternative and a random
+    # continuation, with the same rewards (the best-points bookkeeping).
+    task_id, rng = env.tasks(task)[0], random.Random(task)
+    _, info = env.reset(seed=7, options={"task_id": task_id})
+    depth = 0
+    while info["expert_action"] is not None:
+        native, replay = env.snapshot(), env.snapshot(mode="replay")
+        for n, action in enumerate(alternatives(info, rng)):
+            via_native, via_replay = branch_both_ways(env, native, replay, action, 100 * depth + n)
+            assert via_native == via_replay, (task_id, depth, action)
+        obs, info = env.restore(native)
+        _, reward, terminated, _, info = env.step(info["expert_action"])
+        depth += 1
+        assert not terminated or info["success"]
+    assert info["success"] and depth >= 5
+
+
+def internals(env):
+    """Everything a TextWorld game carries from one step to the next, comparably."""
+    tracking = env._game._wrapped_env
+    inform7 = tracking._wrapped_env
+    ram, stack, *registers = env._game.unwrapped._jericho.get_state()
+    progression = tracking._game_progression
+    quests = [(q.nb_completions, [(e._triggered, e._untriggerable, e._policy, e._tree.values)
+                                  for e in q.win_events + q.fail_events])
+              for q in progression.quest_progressions]
+    return (ram.tobytes(), stack.tobytes(), registers, dict(tracking.state), dict(inform7.state),
+            dict(inform7._prev_state or {}), inform7._tracked_infos, tracking._last_action,
+            tracking._current_winning_policy, tracking._previous_winning_policy,
+            tracking._moves, set(progression.state.facts), progression.valid_actions, quests)
+
+
+def test_one_snapshot_restores_many_times_after_diverging_play(env):
+    obs, info = deep_state(env, env.tasks("ood")[0])
+    native, replay = env.snapshot(), env.snapshot(mode="replay")
+    expected = env.restore(replay)
+    state = internals(env)
+    for seed in range(6):
+        restored = env.restore(native)
+        assert restored == expected
+        assert internals(env) == state, "interpreter and trackers are as a replay leaves them"
+        assert env.actions_taken == native.actions
+        assert continuation(env, restored[1], seed, steps=6) == continuation(
+            env, env.restore(replay)[1], seed, steps=6)
+    _, info = env.restore(native)
+    rewards, info = follow_expert(env, info)
+    assert info["success"] and sum(rewards) == pytest.approx(1.0)
+
+
+def test_native_restore_reuses_the_open_interpreter(env):
+    _, info = deep_state(env, env.tasks("train")[1])
+    game, frotz = env._game, env._game.unwrapped._jericho
+    snap = env.snapshot()
+    env.step(detour(info))
+    env.restore(snap)
+    assert env._game is game and env._game.unwrapped._jericho is frotz
+
+
+def test_snapshot_stays_valid_after_other_games(env):
+    first, second = env.tasks("train")[0], env.tasks("test")[1]
+    obs, info = deep_state(env, first)
+    native, replay = env.snapshot(), env.snapshot(mode="replay")
+    _, other = env.reset(seed=1, options={"task_id": second})  # another game, then the same
+    follow_expert(env, other, limit=3)                         # game from its start
+    env.reset(seed=9, options={"task_id": first})
+    env.step(detour(info))
+    assert env.restore(native) == (obs, info) == env.restore(replay)
+    assert continuation(env, env.restore(native)[1], 3) == continuation(
+        env, env.restore(replay)[1], 3)
+    _, info = env.restore(native)
+    _, info = follow_expert(env, info)
+    assert info["success"]
+
+
+def test_snapshot_survives_its_game_being_closed(monkeypatch):
+    import earlyexp.envs.textworld.env as module
+
+    monkeypatch.setattr(module, "_OPEN_GAMES", 1)  # opening another game closes this one
+    small = envs.make("textworld", **SMOKE)
+    obs, info = deep_state(small, small.tasks("ood")[0])
+    native, replay = small.snapshot(), small.snapshot(mode="replay")
+    closed = small._game
+    small.reset(seed=0, options={"task_id": small.tasks("train")[2]})
+    assert not closed.unwrapped.game_running
+    assert small.restore(native) == (obs, info)
+    assert continuation(small, info, 5, steps=6) == continuation(
+        small, small.restore(replay)[1], 5, steps=6)
+    small.close()  # and after the env itself was closed
+    assert small.restore(native) == (obs, info)
+    _, info = follow_expert(small, info)
+    assert info["success"]
+    small.close()
+
+
+def test_forked_snapshot_fallback_still_works(env, monkeypatch):
+    from earlyexp.envs.textworld import snapshot
+
+    monkeypatch.setattr(snapshot, "layers", lambda game: None)  # an unknown wrapper stack
+    obs, info = deep_state(env, env.tasks("test")[0])
+    snap = env.snapshot()
+    assert not isinstance(snap.native[0], snapshot.GameSnapshot)
+    for _ in range(2):
+        env.step(detour(info))
+        assert env.restore(snap) == (obs, info)
+    _, info = follow_expert(env, info)
+    assert info["success"]
+
+
+def test_progression_copy_is_independent(env):
+    from earlyexp.envs.textworld.snapshot import copy_progression
+
+    _, info = env.reset(seed=0, options={"task_id": env.tasks("ood")[0]})
+    tracker = env._game._wrapped_env
+    original = tracker._game_progression
+    saved = copy_progression(original)
+    facts, policy = set(original.state.facts), original.winning_policy
+    follow_expert(env, info, limit=4)  # mutates the live progression in place
+    assert tracker._game_progression is original and set(original.state.facts) != facts
+    assert set(saved.state.facts) == facts and saved.winning_policy == policy
+    reference = original.copy()
+    mine = copy_progression(original)
+    assert set(mine.state.facts) == set(reference.state.facts)
+    assert mine.winning_policy == reference.winning_policy
+    assert mine.valid_actions == reference.valid_actions and mine.score == reference.score
+
+
 # ---------------------------------------------------------------- cache and splits
 def file_times(directory):
     return {str(p.relative_to(directory)): p.stat().st_mtime_ns

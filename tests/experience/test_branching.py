@@ -20,7 +20,7 @@ def test_branching_yields_k_distinct_non_expert_actions(corridor):
     for t in result.transitions:
         by_step.setdefault(t.step, []).append(t)
     assert sorted(by_step) == list(range(len(result.trajectory.steps)))
-    for step, rows in by_step.items():
+    for rows in by_step.values():
         expert = [r for r in rows if r.is_expert]
         alternatives = [r for r in rows if not r.is_expert]
         assert len(expert) == 1 and len(alternatives) == 3
