@@ -101,3 +101,72 @@ class CorridorEnv(TextEnv):
 
     def _native_restore(self, state) -> None:
         self.room, self.key_room, self.has_key, self.door_open = state
+
+
+class DoorsEnv(TextEnv):
+    """Open the one door, of several, that hides the treasure: a one-step test of RL.
+
+    Description: a hall with `num_doors` coloured doors; a note names the treasure's door.
+        Opening it wins, opening any other loses. Learnable from the observation alone,
+        so RL must raise success from chance (1 / num_doors) towards 1.
+    Action Space: `open <colour> door` for each door (listed as admissible, in a task-dependent
+        order); anything else is invalid and ends nothing.
+    Observation Space: one sentence listing the doors and the note.
+    Starting State: the hall; the task id fixes the treasure's door and the door order.
+    Reward: 1 for the treasure's door, 0 otherwise.
+    Episode End: terminated by opening any door; truncated after `max_steps`.
+    Information: the contract's keys; `expert_action` opens the treasure's door.
+    Arguments: `num_doors` (2..6), `num_tasks` per split, `treasure` (a colour: the treasure
+        is always behind that door, the easiest thing to learn; null: it varies by task).
+    """
+
+    COLOURS = ("red", "blue", "green", "yellow", "white", "black")
+
+    def __init__(self, num_doors: int = 3, num_tasks: int = 24, treasure: str | None = None,
+                 max_steps: int = 3, **kwargs):
+        super().__init__(max_steps=max_steps, **kwargs)
+        if not 2 <= num_doors <= len(self.COLOURS):
+            raise ValueError(f"num_doors must be in 2..{len(self.COLOURS)}, got {num_doors}")
+        if treasure is not None and treasure not in self.COLOURS[:num_doors]:
+            raise ValueError(f"treasure must be one of {self.COLOURS[:num_doors]}, got {treasure!r}")
+        self.num_doors, self.num_tasks, self.fixed_treasure = num_doors, num_tasks, treasure
+        self.doors: list[str] = []
+        self.treasure = ""
+        self.opened: str | None = None
+
+    def tasks(self, split: str) -> list[str]:
+        self._check_split(split)
+        return [f"{split}-{i}" for i in range(self.num_tasks)]
+
+    def _load_task(self, task_id: str, seed: int) -> str:
+        rng = random.Random(task_id)
+        self.doors = rng.sample(self.COLOURS[: self.num_doors], self.num_doors)
+        self.treasure = self.fixed_treasure or rng.choice(self.doors)
+        self.opened = None
+        return (f"You are in a hall with a {', a '.join(self.doors)} door. A note says the "
+                f"treasure is behind the {self.treasure} door.")
+
+    def _act(self, action: str) -> Outcome:
+        colour = action.removeprefix("open ").removesuffix(" door")
+        if action != f"open {colour} door" or colour not in self.doors:
+            return Outcome(f"Unknown action {action!r}. Open one of the doors.", valid_action=False)
+        self.opened = colour
+        if colour == self.treasure:
+            return Outcome("The door opens onto the treasure. You win!", 1.0, True)
+        return Outcome("The door opens onto an empty room. You lose.", 0.0, True)
+
+    def _status(self) -> Status:
+        return Status(
+            goal="Open the door that hides the treasure.",
+            success=self.opened == self.treasure,
+            score=1.0 if self.opened == self.treasure else 0.0,
+            admissible_actions=[f"open {c} door" for c in self.doors],
+            expert_action=None if self.opened else f"open {self.treasure} door",
+        )
+
+    def _native_snapshot(self):
+        return (list(self.doors), self.treasure, self.opened)
+
+    def _native_restore(self, state) -> None:
+        doors, self.treasure, self.opened = state
+        self.doors = list(doors)

@@ -63,35 +63,41 @@ def summarize(observation: str, limit: int = 90) -> str:
 def outcome_label(t: Transition, state_observation: str) -> str:
     """Why an outcome helps or not, judged only from the recorded transition."""
     if t.success:
-        return "it completes the task"
+        return "completes the task"
     if not t.valid_action:
-        return "it is not a valid action here"
+        return "is not a valid action here"
     if t.terminated:
-        return "it ends the episode without success"
+        return "ends the episode without success"
     if t.reward > 0:
-        return "it earns progress toward the goal"
+        return "earns progress toward the goal"
     if " ".join(t.next_obs.split()) == " ".join(state_observation.split()):
-        return "it changes nothing"
-    return "it does not bring the goal closer"
+        return "changes nothing"
+    return "makes no progress"
 
 
 class TemplateReflector:
-    """Deterministic rationale: goal, what the expert action led to, what each alternative
-    led to, and why the expert action is the better move."""
+    """Deterministic rationale: the goal, what the expert action led to, what each
+    alternative led to, and why the expert action is the better move. Kept compact
+    because every token of it is a training target."""
 
     name = "template"
 
+    def __init__(self, outcome_chars: int = 70):
+        self.outcome_chars = outcome_chars
+
     def reflect(self, group: BranchGroup) -> Reflection | None:
         expert, state = group.expert, group.expert.state
-        parts = [f"The goal is: {summarize(state.goal, 120)}"]
-        parts.append(f"'{expert.action}' leads to: {summarize(expert.next_obs)}")
-        for alt in group.alternatives:
-            parts.append(f"'{alt.action}' leads to: {summarize(alt.next_obs)} "
-                         f"({outcome_label(alt, state.observation)})")
+        limit = self.outcome_chars
+        parts = [f"Goal: {summarize(state.goal, 100)}",
+                 f"'{expert.action}' -> {summarize(expert.next_obs, limit)}"]
+        if group.alternatives:
+            parts.append("Alternatives: " + "; ".join(
+                f"'{alt.action}' -> {summarize(alt.next_obs, limit)} "
+                f"({outcome_label(alt, state.observation)})" for alt in group.alternatives) + ".")
         why = outcome_label(expert, state.observation)
-        if why == "it does not bring the goal closer":
-            why = "it moves along the path that reaches the goal"
-        parts.append(f"So '{expert.action}' is the better move: {why}.")
+        if why == "makes no progress":
+            why = "follows the path that reaches the goal"
+        parts.append(f"So '{expert.action}' is better: it {why}.")
         return Reflection(state, expert.action, _alternatives(group), " ".join(parts), self.name)
 
 

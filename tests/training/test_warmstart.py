@@ -45,7 +45,7 @@ def test_sr_targets_end_with_expert_action_and_name_alternatives(corridor_env,
     for row, r in zip(ds, reflections):
         assert row["completion"].endswith(f"\nAction: {r.expert_action}")
         for alt in r.alternatives:
-            assert f"'{alt['action']}' leads to:" in row["completion"]
+            assert f"'{alt['action']}' -> " in row["completion"]
         assert row["prompt"].endswith("Reflection:")
 
 

@@ -1,0 +1,139 @@
+"""The vLLM backend of `Policy`, for RL rollouts on a GPU (`backend=vllm`).
+
+    policy = VLLMPolicy("runs/warmstart/textworld/il")       # needs CUDA and `pip install '.[vllm]'`
+    out = policy.generate(prompts, n=4, temperature=1.0, max_new_tokens=16)
+    scores = policy.score(prompts, completions)              # rank mode
+    policy.load_weights(trainer_model.named_parameters())    # after each RL update, no disk
+
+It behaves like `HFPolicy`: a completion stops at a newline or EOS, its token ids
+include the stop token and its log-probs are the model's (vLLM's sampled-token
+log-probs; RL recomputes them with the trainer anyway, so a backend mismatch cannot
+bias the update). `score` sums the completion's prompt log-probs (`prompt_logprobs`).
+
+Weights go from the trainer to the engine in memory each iteration through the
+model's own `load_weights` (Hugging Face parameter names), reached directly where the
+engine runs in this process, else through `LLM.collective_rpc`. vLLM is imported
+lazily: without it, or without a GPU, construction fails with a clear error.
+"""
+from __future__ import annotations
+
+import os
+from typing import Iterable
+
+import torch
+
+from earlyexp.agents.policy import Generation
+from earlyexp.errors import EarlyExpError
+
+
+class VLLMUnavailableError(EarlyExpError, RuntimeError):
+    """Raised when the vLLM backend is asked for without vllm installed or without a GPU."""
+
+
+def _require_vllm():
+    if not torch.cuda.is_available():
+        raise VLLMUnavailableError(
+            "backend=vllm needs a CUDA GPU and none is visible (torch.cuda.is_available() is "
+            "False). Use backend=hf on this machine.")
+    try:
+        import vllm
+    except ImportError as e:
+        raise VLLMUnavailableError(
+            "backend=vllm needs the vllm package, which is not installed: run "
+            "`pip install '.[vllm]'` (or `pip install vllm`), or use backend=hf.") from e
+    return vllm
+
+
+class VLLMPolicy:
+    """A `Policy` served by an in-process vLLM engine (see the module docstring)."""
+
+    def __init__(self, path: str, gpu_memory_utilization: float = 0.3, seed: int = 0,
+                 max_model_len: int | None = None, dtype: str = "auto"):
+        # Keep the engine in this process so that its model object is reachable for
+        # in-memory weight updates (vLLM V1 otherwise runs it in a child process).
+        os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+        vllm = _require_vllm()
+        from transformers import AutoTokenizer
+
+        self.path = str(path)
+        self.tokenizer = AutoTokenizer.from_pretrained(self.path)
+        self.llm = vllm.LLM(model=self.path, tokenizer=self.path, dtype=dtype, seed=seed,
+                            gpu_memory_utilization=gpu_memory_utilization,
+                            max_model_len=max_model_len, enable_prefix_caching=True)
+        self._vllm = vllm
+        self.max_positions = max_model_len or self.llm.llm_engine.model_config.max_model_len
+        self.stop_ids = self._stop_ids()
+
+    # ------------------------------------------------------------------ generation
+    def generate(self, prompts: list[str], n: int = 1, temperature: float = 1.0,
+                 max_new_tokens: int = 32) -> list[list[Generation]]:
+        params = self._vllm.SamplingParams(
+            n=n, temperature=max(temperature, 0.0), top_p=1.0, max_tokens=max_new_tokens, stop_token_ids=self.stop_ids, logprobs=0,
+            skip_special_tokens=True, include_stop_str_in_output=True)
+        room = max(8, self.max_positions - max_new_tokens)  # as HFPolicy: keep the prompt's end
+        outputs = self.llm.generate([self._tokens(p, room) for p in prompts], params,
+                                    use_tqdm=False)
+        return [[self._to_generation(c) for c in out.outputs] for out in outputs]
+
+    def _to_generation(self, completion) -> Generation:
+        ids = list(completion.token_ids)
+        logprobs = [float(step[t].logprob) for t, step in zip(ids, completion.logprobs or [])]
+        end = next((i + 1 for i, t in enumerate(ids) if t in self.stop_ids), len(ids))
+        ids, logprobs = ids[:end], logprobs[:end]
+        text = self.tokenizer.decode(ids, skip_special_tokens=True)
+        return Generation(text.split("\n", 1)[0], ids, logprobs)
+
+    # ------------------------------------------------------------------ scoring
+    def score(self, prompts: list[str], completions: list[str]) -> list[float]:
+        """Summed log-prob of each completion (+ EOS) given its prompt, like HFPolicy.score."""
+        rows = []
+        for prompt, completion in zip(prompts, completions):
+            c_ids = self.tokenizer(completion, add_special_tokens=False)["input_ids"]
+            c_ids = c_ids + [self.tokenizer.eos_token_id]
+            p_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+            rows.append((p_ids[-max(1, self.max_positions - len(c_ids)):], c_ids))
+        params = self._vllm.SamplingParams(max_tokens=1, prompt_logprobs=0, temperature=0.0)
+        outputs = self.llm.generate([{"prompt_token_ids": p + c} for p, c in rows], params,
+                                    use_tqdm=False)
+        scores = []
+        for (p, c), out in zip(rows, outputs):
+            steps = out.prompt_logprobs[len(p):]
+            scores.append(sum(float(step[t].logprob) for t, step in zip(c, steps)))
+        return scores
+
+    # ------------------------------------------------------------------ weight sync
+    def load_weights(self, named_parameters: Iterable[tuple[str, torch.Tensor]]) -> None:
+        """Push the trainer's current weights (HF names) into the engine, in memory."""
+        weights = [(name.removeprefix("module."), p.detach()) for name, p in named_parameters]
+        model = self._engine_model()
+        if model is not None:
+            model.load_weights(weights)
+        else:  # engine in another process: ship the tensors to every worker
+            self.llm.collective_rpc(_load_weights_on_worker, args=(weights,))
+        if hasattr(self.llm, "reset_prefix_cache"):
+            self.llm.reset_prefix_cache()  # cached KV blocks belong to the old weights
+
+    def _engine_model(self):
+        executor = getattr(self.llm.llm_engine, "model_executor", None)
+        worker = getattr(executor, "driver_worker", None)
+        for path in (("model_runner", "model"), ("worker", "model_runner", "model")):
+            obj = worker
+            for attr in path:
+                obj = getattr(obj, attr, None)
+            if obj is not None:
+                return obj
+        return None
+
+    # ------------------------------------------------------------------ helpers
+    def _tokens(self, prompt: str, room: int) -> dict:
+        ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        return {"prompt_token_ids": ids[-room:]}
+
+    def _stop_ids(self) -> list[int]:
+        pieces = self.tokenizer.batch_decode([[i] for i in range(len(self.tokenizer))])
+        return sorted({self.tokenizer.eos_token_id} | {i for i, p in enumerate(pieces) if "\n" in p})
+
+
+def _load_weights_on_worker(worker, weights) -> None:
+    """Runs inside a vLLM worker (`collective_rpc`): load HF-named weights into its model."""
+    worker.model_runner.model.load_weights(weights)

@@ -1,0 +1,70 @@
+"""PPO over turns: a value head on the policy, per-turn rewards, GAE, clipped value loss.
+
+One iteration, top to bottom (the loop itself is `trainer.py`, shared with GRPO):
+
+    1. rollouts   as GRPO (groups are kept for logging; `group_size=1` is fine).
+    2. values     V(s_t) from the value head on the last prompt token of every turn,
+                  computed with the behaviour log-probs before the update.
+    3. advantages per episode, over its T turns with rewards r_t:
+                      δ_t = r_t + γ V(s_{t+1}) - V(s_t)      (V(s_T) = 0: the episode ended)
+                      A_t = δ_t + γλ A_{t+1},   R_t = A_t + V(s_t)
+                  then whitened over the batch (`whiten_advantages`); A_t is broadcast to
+                  every token of turn t's completion. An episode cut by `max_steps` is
+                  treated as ended (no bootstrap): the turn limit is part of the task.
+    4. update     for `ppo_epochs` passes over minibatches of turns:
+                  L = clipped surrogate + kl_coef · k3 KL - entropy_coef · H
+                      + vf_coef · ½ max((V - R)², (V_clip - R)²)
+
+The critic shares the policy's trunk (see `model.py` for why).
+"""
+from __future__ import annotations
+
+import torch
+
+from earlyexp.training.rl.advantages import gae
+from earlyexp.training.rl.config import RLConfig
+from earlyexp.training.rl.grpo import Advantages
+from earlyexp.training.rl.losses import clipped_value_loss, explained_variance, policy_objective
+from earlyexp.training.rl.model import Minibatch
+from earlyexp.training.rl.rollout import Rollouts, TurnSample
+
+
+class PPO:
+    name = "ppo"
+    uses_values = True
+
+    def __init__(self, cfg: RLConfig):
+        self.cfg = cfg
+
+    def advantages(self, rollouts: Rollouts, samples: list[TurnSample],
+                   values: torch.Tensor | None = None) -> Advantages:
+        cfg = self.cfg
+        if values is None:
+            raise ValueError("PPO needs the rollout's state values")
+        advantages = torch.zeros(len(samples))                                  # (S,)
+        returns = torch.zeros(len(samples))                                     # (S,)
+        by_episode: dict[int, list[int]] = {}
+        for i, s in enumerate(samples):
+            by_episode.setdefault(s.episode, []).append(i)                      # turn order
+        for idx in by_episode.values():
+            rewards = torch.tensor([samples[i].reward for i in idx])            # (T,)
+            adv, ret = gae(rewards, values[idx].float(), cfg.gamma, cfg.lam)    # (T,), (T,)
+            advantages[idx], returns[idx] = adv, ret
+        metrics = {"charts/explained_variance": explained_variance(values.float(), returns),
+                   "charts/value_mean": float(values.mean()),
+                   "rl/advantage_abs_mean": float(advantages.abs().mean())}
+        if cfg.whiten_advantages and len(samples) > 1:
+            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        return Advantages(advantages, torch.ones(len(samples)), returns, metrics)
+
+    def loss(self, mb: Minibatch, logp: torch.Tensor, entropy: torch.Tensor | None,
+             values: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        cfg = self.cfg
+        loss, stats = policy_objective(logp, mb.old_logp, mb.advantages, mb.loss_mask,
+                                       cfg.clip_low, cfg.clip_high, mb.ref_logp, cfg.kl_coef,
+                                       entropy, cfg.entropy_coef)
+        v_loss, v_stats = clipped_value_loss(values, mb.old_values, mb.returns, cfg.vf_clip,
+                                             mb.weight)
+        stats.update(v_stats, value_loss=v_loss.detach())
+        return loss + cfg.vf_coef * v_loss, stats
+

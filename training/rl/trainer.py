@@ -1,0 +1,436 @@
+"""The RL loop shared by GRPO and PPO: rollouts -> update -> log -> checkpoint.
+
+    result = train_rl(RLConfig(env=..., init="runs/warmstart/textworld/il", algo="grpo"))
+    result.checkpoint        # out_dir/final: a plain Hugging Face checkpoint + rl.json
+    result.history[-1]       # {"iteration", "metrics", "groups"} of the last iteration
+
+Each iteration: draw `tasks_per_iteration` (task, seed) groups from the split's task
+pool, play `group_size` episodes of each (batched, `run_episodes`), recompute the
+behaviour log-probs (and PPO's values, and the reference log-probs when
+`kl_coef > 0`) on the exact token ids, let the algorithm turn returns into
+advantages, run `ppo_epochs` passes of minibatch updates, log, and checkpoint every
+`checkpoint_every` iterations. The algorithm-specific maths lives in `grpo.py` and
+`ppo.py`, chosen from `ALGORITHMS`.
+
+Checkpoints (`out_dir/checkpoints/iter-NNNNNN/`: `model/`, `trainer_state.pt`,
+`rng-<rank>.pt`, `config.json`) are written to a temporary directory and renamed, with
+`out_dir/checkpoints/latest` updated last, so a killed run resumes from the last
+complete one with the same weights, optimizer state and RNG streams, and reproduces
+the next iteration bit for bit on CPU. A resume under a different config is refused,
+naming the keys (`RESUMABLE_KEYS` may differ). A non-finite loss, statistic or
+gradient norm stops the run before the update is applied; the last good checkpoint
+stays. A reward outside the environment's `reward_range` stops it too.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from earlyexp.errors import ConfigError
+from earlyexp.training.rl.config import RESUMABLE_KEYS, RLConfig
+from earlyexp.training.rl.distributed import Distributed
+from earlyexp.training.rl.errors import NonFiniteLossError, ResumeMismatchError
+from earlyexp.training.rl.grpo import GRPO
+from earlyexp.training.rl.model import ActorCritic, collate
+from earlyexp.training.rl.ppo import PPO
+from earlyexp.training.rl.rollout import Rollouts, TurnSample, collect, sample_jobs, to_samples
+
+ALGORITHMS = {"grpo": GRPO, "ppo": PPO}
+CHECKPOINTS, LATEST, FINAL = "checkpoints", "latest", "final"
+
+
+class MetricsLogger(Protocol):
+    def log(self, metrics: dict[str, Any], step: int, stage: str) -> None: ...
+
+
+@dataclass
+class RLResult:
+    """What `train_rl` returns: the final checkpoint and one record per iteration."""
+
+    checkpoint: Path                 # out_dir/final, loadable with load_policy
+    out_dir: Path
+    history: list[dict[str, Any]] = field(default_factory=list)
+    policy: Any = field(default=None, repr=False)   # the trained HFPolicy, still in memory
+
+    @property
+    def success_curve(self) -> list[float]:
+        return [h["metrics"]["success"] for h in self.history]
+
+
+# --------------------------------------------------------------------------- entry point
+def train_rl(cfg: RLConfig, tracker: MetricsLogger | None = None, stage: str = "rl") -> RLResult:
+    """Train `cfg.algo` from `cfg.init` (or resume `cfg.out_dir`); see the module docstring."""
+    from earlyexp.agents.hf_policy import load_policy
+    from earlyexp.training.config import to_dict
+
+    dist = Distributed(cfg.device)
+    if cfg.tasks_per_iteration < dist.world_size:
+        raise ConfigError("tasks_per_iteration", cfg.tasks_per_iteration,
+                          f"must be >= the number of processes ({dist.world_size}): groups are "
+                          "split across processes")
+    out_dir = Path(cfg.out_dir)
+    config_dict = to_dict(cfg)
+    resume_from = _resume_point(out_dir, cfg, config_dict)
+    _seed_everything(cfg.seed + dist.rank)
+
+    policy = load_policy(resume_from / "model" if resume_from else cfg.init, str(dist.device))
+    algo = ALGORITHMS[cfg.algo](cfg)
+    module = ActorCritic(policy.model, value_head=algo.uses_values).to(dist.device)
+    optimizer = torch.optim.AdamW(module.parameters(), lr=cfg.learning_rate, eps=cfg.adam_eps,
+                                  weight_decay=cfg.weight_decay)
+    ref = _reference(cfg, dist.device) if cfg.kl_coef > 0 else None
+    history: list[dict[str, Any]] = []
+    start = 0
+    if resume_from:  # last, so that nothing draws from the restored RNG streams before use
+        start, history = _load_trainer_state(resume_from, module, optimizer, dist.rank)
+    wrapped, optimizer = dist.prepare(module, optimizer)
+
+    probe = cfg.env.make()
+    try:
+        pool = probe.tasks(cfg.split)
+        reward_range = tuple(float(x) for x in probe.reward_range)
+    finally:
+        probe.close()
+    pool = pool[: cfg.num_tasks] if cfg.num_tasks else pool
+    rollout_policy = policy
+    if cfg.backend == "vllm":
+        from earlyexp.agents.vllm_policy import VLLMPolicy
+        rollout_policy = VLLMPolicy(str(resume_from / "model" if resume_from else cfg.init),
+                                    gpu_memory_utilization=cfg.vllm_gpu_memory_utilization,
+                                    seed=cfg.seed + dist.rank)
+
+    own_tracker = tracker is None and dist.is_main
+    if own_tracker:
+        tracker = _default_tracker(out_dir, cfg, config_dict)
+    last_checkpoint = str(resume_from) if resume_from else None
+    try:
+        for iteration in range(start + 1, cfg.iterations + 1):
+            record = run_iteration(cfg, iteration, algo, policy, rollout_policy, module, wrapped,
+                                   optimizer, ref, pool, reward_range, dist, last_checkpoint)
+            history.append(record)
+            if dist.is_main:
+                tracker.log(record["metrics"], step=iteration, stage=stage)
+                if cfg.log_episodes:
+                    with open(out_dir / "episodes.jsonl", "a", encoding="utf-8") as f:
+                        f.write(json.dumps({"iteration": iteration,
+                                            "groups": record["groups"]}) + "\n")
+            if iteration % cfg.checkpoint_every == 0 or iteration == cfg.iterations:
+                last_checkpoint = str(save_checkpoint(out_dir, iteration, module, policy.tokenizer,
+                                                      optimizer, history, config_dict, dist))
+            if rollout_policy is not policy:
+                rollout_policy.load_weights(module.lm.named_parameters())
+        final = export_final(out_dir, module, policy.tokenizer, history, config_dict, dist)
+    finally:
+        if own_tracker:
+            tracker.close()
+    return RLResult(final, out_dir, history, policy)
+
+
+# --------------------------------------------------------------------------- one iteration
+def run_iteration(cfg: RLConfig, iteration: int, algo, policy, rollout_policy, module, wrapped,
+                  optimizer, ref, pool: list[str], reward_range, dist: Distributed,
+                  last_checkpoint: str | None) -> dict[str, Any]:
+    from earlyexp.agents.actors import LMAgent
+
+    t_start = time.perf_counter()
+    # 1. rollouts: the same draw on every rank, each rank plays its share of the groups
+    jobs = sample_jobs(pool, cfg.tasks_per_iteration, cfg.group_size,
+                       random.Random(f"jobs:{cfg.seed}:{iteration}"))
+    n = cfg.group_size
+    groups = [jobs[g * n:(g + 1) * n] for g in range(cfg.tasks_per_iteration)]
+    my_jobs = [job for group in groups[dist.rank::dist.world_size] for job in group]
+    agent = LMAgent(rollout_policy, cfg.mode, cfg.env.prompt_format(), cfg.temperature,
+                    cfg.max_new_tokens, seed=_derived_seed(cfg.seed, iteration, dist.rank),
+                    name=f"rl-{cfg.algo}")
+    rollouts = collect(agent, cfg.env, my_jobs, n, cfg.num_envs, reward_range)
+    samples = to_samples(rollouts, policy.tokenizer, policy.max_positions, cfg.max_new_tokens)
+    t_rollout = time.perf_counter()
+
+    # 2. behaviour log-probs (+ values, entropy) and reference log-probs on the exact ids
+    behaviour = score_samples(module, samples, policy.pad_pairs, cfg.minibatch_size,
+                              with_values=algo.uses_values)
+    ref_logp = (score_samples(ref, samples, policy.pad_pairs, cfg.minibatch_size)["logp"]
+                if ref is not None else None)
+    # 3. advantages
+    adv = algo.advantages(rollouts, samples, behaviour["values"])
+    # 4. update
+    stats = update(cfg, iteration, algo, samples, behaviour, ref_logp, adv, policy.pad_pairs,
+                   wrapped, optimizer, dist, last_checkpoint)
+    t_end = time.perf_counter()
+
+    groups_out = dist.gather_objects(rollouts.group_records())
+    metrics = {**rollout_metrics(groups_out, rollouts, dist), **adv.metrics, **stats}
+    metrics["entropy"] = dist.reduce(behaviour["entropy_sum"]) / max(
+        1.0, dist.reduce(behaviour["tokens"]))
+    if cfg.mode == "rank":
+        metrics["rl/choice_entropy"] = _choice_entropy(rollouts, cfg.temperature)
+    metrics.update({
+        "time/iteration_s": t_end - t_start, "time/rollout_s": t_rollout - t_start,
+        "time/generate_s": rollouts.timings["generate_s"], "time/env_s": rollouts.timings["env_s"],
+        "time/update_s": t_end - t_rollout,
+    })
+    return {"iteration": iteration, "metrics": metrics, "groups": groups_out}
+
+
+@torch.no_grad()
+def score_samples(module, samples: list[TurnSample], pad_pairs, batch_size: int,
+                  with_values: bool = False) -> dict[str, Any]:
+    """Per-sample completion log-probs (list of (len c,) tensors), values (S,) or None, and
+    the summed token entropy, under `module` as it is now (no gradients)."""
+    module.eval()
+    logps: list[torch.Tensor] = []
+    values: list[torch.Tensor] = []
+    entropy_sum, tokens = 0.0, 0.0
+    for start in range(0, len(samples), batch_size):
+        index = list(range(start, min(start + batch_size, len(samples))))
+        mb = collate(samples, index, pad_pairs, None)
+        logp, entropy, value = module(mb.ids, mb.mask, mb.width, mb.value_index,
+                                      with_entropy=True)
+        entropy_sum += float((entropy * mb.loss_mask).sum())
+        tokens += float(mb.loss_mask.sum())
+        for row, i in enumerate(index):
+            logps.append(logp[row, mb.width - len(samples[i].completion_ids):].float().cpu())
+        if with_values:
+            values.append(value.float().cpu())
+    return {"logp": logps, "values": torch.cat(values) if with_values else None,
+            "entropy_sum": entropy_sum, "tokens": tokens}
+
+
+def update(cfg: RLConfig, iteration: int, algo, samples, behaviour, ref_logp, adv, pad_pairs,
+           wrapped, optimizer, dist: Distributed, last_checkpoint: str | None) -> dict[str, float]:
+    """`ppo_epochs` passes of minibatch steps; returns the mean of every loss statistic."""
+    index = [i for i in range(len(samples)) if adv.weight[i] > 0]
+    if dist.reduce(len(index)) == 0:  # every group filtered out everywhere: nothing to learn
+        return {"rl/skipped_update": 1.0}
+    index = index or list(range(len(samples)))  # this rank keeps weight-0 samples to stay in step
+    # every rank must take the same number of steps (DDP): agree on it
+    steps = math.ceil(len(index) / cfg.minibatch_size)
+    steps = int(min(dist.reduce(steps, "max"), dist.reduce(len(index), "min")))
+    per_token = {"old_logp": behaviour["logp"], "ref_logp": ref_logp}
+    per_sample = {"advantages": adv.advantages, "returns": adv.returns,
+                  "old_values": behaviour["values"], "weight": adv.weight}
+    totals: dict[str, float] = {}
+    count = 0
+    wrapped.train()
+    for _ in range(cfg.ppo_epochs):
+        order = torch.randperm(len(index)).tolist()
+        for chunk in np.array_split(np.array([index[i] for i in order]), steps):
+            mb = collate(samples, chunk.tolist(), pad_pairs, dist.device, per_token, per_sample)
+            logp, entropy, values = wrapped(mb.ids, mb.mask, mb.width, mb.value_index,
+                                            with_entropy=cfg.entropy_coef > 0)
+            loss, stats = algo.loss(mb, logp, entropy, values)
+            bad = _first_non_finite({"loss": loss, **stats})
+            if bad:  # poison the gradient so every rank sees it and stops together
+                loss = loss + float("nan")
+            optimizer.zero_grad(set_to_none=True)
+            dist.backward(loss)
+            grad_norm = dist.clip_grad_norm(wrapped.parameters(), cfg.max_grad_norm)
+            if bad or not torch.isfinite(grad_norm):
+                name, value = bad or ("grad_norm", float(grad_norm))
+                raise NonFiniteLossError(iteration, name, value, last_checkpoint)
+            optimizer.step()
+            for key, value in {**stats, "grad_norm": grad_norm, "loss": loss}.items():
+                totals[key] = totals.get(key, 0.0) + float(value.detach())
+            count += 1
+    return {_log_key(k): v / count for k, v in totals.items()}
+
+
+def rollout_metrics(groups: list[dict[str, Any]], rollouts: Rollouts, dist: Distributed
+                    ) -> dict[str, float]:
+    """Success, return, length and diversity over every rank's episodes."""
+    from earlyexp.experience.diversity import diversity_metrics
+
+    successes = [s for g in groups for s in g["success"]]
+    returns = [r for g in groups for r in g["return"]]
+    lengths = [len(a) for g in groups for a in g["actions"]]
+    invalid = dist.reduce(sum(e.invalid_actions for e in rollouts.episodes))
+    metrics = {
+        "success": sum(successes) / len(successes),
+        "return_mean": sum(returns) / len(returns),
+        "return_std": float(np.std(returns)),
+        "episode_length": sum(lengths) / len(lengths),
+        "invalid_rate": invalid / max(1, sum(lengths)),
+        "rl/episodes": float(len(successes)),
+        "rl/turns": float(sum(lengths)),
+    }
+    diversity = diversity_metrics([g["actions"] for g in groups], [g["success"] for g in groups])
+    metrics.update({k: v for k, v in diversity.items() if k != "success"})
+    return metrics
+
+
+# --------------------------------------------------------------------------- checkpoints
+def save_checkpoint(out_dir: Path, iteration: int, module: ActorCritic, tokenizer, optimizer,
+                    history: list, config_dict: dict, dist: Distributed) -> Path:
+    """Write `checkpoints/iter-NNNNNN` atomically (temp dir, rename, then `latest`)."""
+    root = out_dir / CHECKPOINTS
+    final = root / f"iter-{iteration:06d}"
+    tmp = root / f".iter-{iteration:06d}.tmp"
+    if dist.is_main:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        module.lm.save_pretrained(tmp / "model")
+        tokenizer.save_pretrained(tmp / "model")
+        torch.save({"iteration": iteration, "optimizer": optimizer.state_dict(),
+                    "value_head": module.value_head.state_dict() if module.value_head else None,
+                    "history": history}, tmp / "trainer_state.pt")
+        (tmp / "config.json").write_text(json.dumps(config_dict, indent=1))
+    dist.barrier()
+    torch.save(_rng_state(), tmp / f"rng-{dist.rank}.pt")
+    dist.barrier()
+    if dist.is_main:
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+        _write_atomic(root / LATEST, final.name)
+    dist.barrier()
+    return final
+
+
+def latest_checkpoint(out_dir: Path) -> Path | None:
+    pointer = Path(out_dir) / CHECKPOINTS / LATEST
+    if not pointer.exists():
+        return None
+    path = pointer.parent / pointer.read_text().strip()
+    return path if (path / "trainer_state.pt").exists() else None
+
+
+def _resume_point(out_dir: Path, cfg: RLConfig, config_dict: dict) -> Path | None:
+    checkpoint = latest_checkpoint(out_dir)
+    if checkpoint is None:
+        return None
+    if not cfg.resume:
+        raise ConfigError("resume", False,
+                          f"{out_dir} already holds checkpoint {checkpoint.name}; pass resume=true "
+                          "to continue it, or choose a new out_dir")
+    saved = _flatten(json.loads((checkpoint / "config.json").read_text()))
+    now = _flatten(config_dict)
+    differences = {k: (saved.get(k), now.get(k)) for k in sorted(set(saved) | set(now))
+                   if k.split(".")[0] not in RESUMABLE_KEYS and saved.get(k) != now.get(k)}
+    if differences:
+        raise ResumeMismatchError(str(checkpoint), differences)
+    return checkpoint
+
+
+def _load_trainer_state(checkpoint: Path, module: ActorCritic, optimizer, rank: int):
+    state = torch.load(checkpoint / "trainer_state.pt", weights_only=False)
+    if module.value_head is not None:
+        module.value_head.load_state_dict(state["value_head"])
+    optimizer.load_state_dict(state["optimizer"])
+    rng_file = checkpoint / f"rng-{rank}.pt"
+    if rng_file.exists():
+        _set_rng_state(torch.load(rng_file, weights_only=False))
+    return state["iteration"], state["history"]
+
+
+def export_final(out_dir: Path, module: ActorCritic, tokenizer, history: list, config_dict: dict,
+                 dist: Distributed) -> Path:
+    """`out_dir/final`: the trained policy as a plain HF checkpoint plus `rl.json`."""
+    final = out_dir / FINAL
+    if dist.is_main:
+        module.lm.save_pretrained(final)
+        tokenizer.save_pretrained(final)
+        if module.value_head is not None:
+            torch.save(module.value_head.state_dict(), final / "value_head.pt")
+        summary = {"algo": config_dict["algo"], "init": config_dict["init"],
+                   "iterations": len(history), "config": config_dict,
+                   "history": [{"iteration": h["iteration"], "metrics": h["metrics"]}
+                               for h in history]}
+        _write_atomic(final / "rl.json", json.dumps(summary, indent=1))
+    dist.barrier()
+    return final
+
+
+# --------------------------------------------------------------------------- helpers
+def _reference(cfg: RLConfig, device) -> ActorCritic:
+    """The frozen init checkpoint, for the KL term."""
+    from transformers import AutoModelForCausalLM
+
+    ref = ActorCritic(AutoModelForCausalLM.from_pretrained(cfg.init)).to(device)
+    ref.eval().requires_grad_(False)
+    return ref
+
+
+def _default_tracker(out_dir: Path, cfg: RLConfig, config_dict: dict):
+    from earlyexp.training.tracking import Tracker, make_run_name
+
+    return Tracker(out_dir, make_run_name(cfg.env.name, cfg.algo, cfg.seed), config_dict,
+                   echo=False)
+
+
+def _choice_entropy(rollouts: Rollouts, temperature: float) -> float:
+    """Mean entropy (nats) of the softmax over admissible actions at each ranked turn."""
+    values = []
+    for episode in rollouts.episodes:
+        for turn in episode.turns:
+            if turn.decision.scores:
+                logits = torch.tensor(turn.decision.scores, dtype=torch.float64) / temperature
+                logp = torch.log_softmax(logits, dim=0)
+                values.append(float(-(logp.exp() * logp).sum()))
+    return sum(values) / len(values) if values else 0.0
+
+
+def _first_non_finite(values: dict[str, torch.Tensor]) -> tuple[str, float] | None:
+    for key, value in values.items():
+        if not torch.isfinite(value).all():
+            return _log_key(key), float(value)
+    return None
+
+
+_KEYS = {"clip_low": "clip_ratio/low_mean", "clip_high": "clip_ratio/high_mean",
+         "value_clipfrac": "losses/value_clipfrac", "ratio_mean": "losses/ratio_mean"}
+
+
+def _log_key(key: str) -> str:
+    return _KEYS.get(key, f"losses/{key}")
+
+
+def _derived_seed(*parts: int) -> int:
+    return random.Random(":".join(map(str, parts))).randrange(2**31 - 1)
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(),
+             "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for key, value in d.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(_flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
