@@ -72,7 +72,9 @@ def test_grpo_iteration_runs_on_cpu_and_writes_a_loadable_checkpoint(
         corridor_model, tmp_path):
     # temperature 2 for diverse groups; the entropy bonus makes the update move weights even
     # if every group happened to agree
-    result = train_rl(rl_config(corridor_model, SHORT_CORRIDOR, tmp_path, temperature=2.0,
+    # out_dir does not exist yet: the trainer creates it (episodes.jsonl is written first)
+    result = train_rl(rl_config(corridor_model, SHORT_CORRIDOR, tmp_path / "new" / "run",
+                                temperature=2.0,
                                 entropy_coef=0.01, minibatch_size=64))
     (record,) = result.history
     metrics = record["metrics"]
@@ -90,12 +92,13 @@ def test_grpo_iteration_runs_on_cpu_and_writes_a_loadable_checkpoint(
     assert metrics["rl/zero_variance_groups"] == sum(len(set(g["return"])) == 1 for g in groups)
     assert metrics["success"] == sum(s for g in groups for s in g["success"]) / 6
     assert max(len(a) for g in groups for a in g["actions"]) > 1      # multi-turn episodes
-    assert result.checkpoint == tmp_path / "final"
+    out = tmp_path / "new" / "run"
+    assert result.checkpoint == out / "final"
     assert json.loads((result.checkpoint / "rl.json").read_text())["iterations"] == 1
     trained, init = load_policy(result.checkpoint), load_policy(corridor_model)
     assert not torch.equal(params(trained.model), params(init.model))
-    assert [r["step"] for r in read_metrics(tmp_path / "metrics.jsonl")] == [1]
-    assert (tmp_path / "episodes.jsonl").exists()
+    assert [r["step"] for r in read_metrics(out / "metrics.jsonl")] == [1]
+    assert (out / "episodes.jsonl").exists()
 
 
 def test_ppo_with_kl_and_entropy_terms_and_generate_mode(corridor_model, tmp_path):

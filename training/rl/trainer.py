@@ -79,6 +79,7 @@ def train_rl(cfg: RLConfig, tracker: MetricsLogger | None = None, stage: str = "
                           f"must be >= the number of processes ({dist.world_size}): groups are "
                           "split across processes")
     out_dir = Path(cfg.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     config_dict = to_dict(cfg)
     resume_from = _resume_point(out_dir, cfg, config_dict)
     _seed_everything(cfg.seed + dist.rank)
