@@ -244,11 +244,15 @@ def collapse_figure(runs: Sequence[Run]) -> Figure | str:
                    label=label if not fit.ok else None)
         if fit.ok:
             grid = np.linspace(0.0, max(hs) * 1.05, 100)
+            plausible = 0.0 <= fit.ceiling <= 1.0
+            ceiling = (f"ceiling={100 * fit.ceiling:.1f}%" if plausible else
+                       "ceiling outside 0-100%: extrapolation not credible")
             ax.plot(grid, 100 * fit.predict(grid), color=colour,
                     linestyle=_STYLES[i % len(_STYLES)],
-                    label=f"{label}: a={fit.a:.3g}, b={fit.b:.3g}, "
-                          f"ceiling={100 * fit.ceiling:.1f}%")
-            ax.axhline(100 * fit.ceiling, color=colour, linestyle="--", linewidth=0.8)
+                    label=f"{label}: a={fit.a:.3g}, b={fit.b:.3g}, {ceiling}")
+            if plausible:
+                ax.axhline(100 * fit.ceiling, color=colour, linestyle="--", linewidth=0.8)
+    ax.set_ylim(-2, 105)  # success is a rate; a fit that leaves [0, 100] is labelled, not drawn
     ax.legend(fontsize=7)
     return fig
 
@@ -302,8 +306,10 @@ def collapse_table(runs: Sequence[Run]) -> Table:
         for ws in run.series:
             hs, rs = _collapse_points(run, ws)
             fit = fit_collapse(hs, rs)
+            note = "" if not fit.ok or 0 <= fit.ceiling <= 1 else \
+                "ceiling outside 0-100%: too few or too flat points to extrapolate"
             nums = ([f"{fit.a:.4g}", f"{fit.b:.4g}", f"{100 * fit.ceiling:.1f}%",
-                     f"{fit.rmse:.3g}", f"{fit.r2:.3f}", ""] if fit.ok
+                     f"{fit.rmse:.3g}", f"{fit.r2:.3f}", note] if fit.ok
                     else ["—"] * 5 + [fit.reason or ""])
             rows.append([run.label, ws, str(fit.n), *nums])
     return ["run", "warm-start", "points", "a", "b", "ceiling b - a", "RMSE", "R²", "note"], rows
