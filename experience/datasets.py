@@ -33,7 +33,10 @@ def select_tasks(transitions: list[Transition], expert_fraction: float, seed: in
     tasks = sorted({(t.task_id, t.seed) for t in transitions})
     keep = max(1, round(expert_fraction * len(tasks))) if tasks else 0
     chosen = set(random.Random(seed).sample(tasks, keep))
-    return [t for t in transitions if (t.task_id, t.seed) in chosen]
+    kept = [t for t in transitions if (t.task_id, t.seed) in chosen]
+    # Shards hold tasks in the order workers finished them; a canonical order makes the
+    # datasets, and so training, identical for identical experience.
+    return sorted(kept, key=lambda t: (t.task_id, t.seed, t.step, t.branch))
 
 
 def stored_k(transitions: list[Transition]) -> int:

@@ -79,3 +79,11 @@ def test_not_a_checkpoint_is_a_clear_error(tmp_path, corridor_env, corridor_expe
     cfg.model.path = str(tmp_path / "nowhere")
     with pytest.raises(Exception, match="nowhere"):
         warmstart(cfg)
+
+
+def test_datasets_do_not_depend_on_shard_order(corridor_env, corridor_experience, tmp_path):
+    from earlyexp.experience.datasets import select_tasks
+    transitions = ExperienceStore(corridor_experience).transitions()
+    forward = select_tasks(transitions, 1.0, 0)
+    backward = select_tasks(list(reversed(transitions)), 1.0, 0)
+    assert forward == backward
