@@ -27,6 +27,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from earlyexp.envs.cache import write_text_atomic
 from earlyexp.errors import ConfigError, CorruptShardError, StoreFormatError
 from earlyexp.experience.records import (
     TRAJECTORY_SCHEMA, TRANSITION_SCHEMA, Trajectory, Transition, to_table,
@@ -41,15 +42,6 @@ log = logging.getLogger(__name__)
 def task_key(task_id: str, seed: int) -> str:
     """The identity of one unit of collection work."""
     return f"{task_id}@{seed}"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _atomic_write_parquet(table: pa.Table, path: Path) -> None:
@@ -144,7 +136,7 @@ class ExperienceWriter:
         return manifest
 
     def _write_manifest(self) -> None:
-        atomic_write_text(self.root / MANIFEST, json.dumps(self.manifest, indent=1))
+        write_text_atomic(self.root / MANIFEST, json.dumps(self.manifest, indent=1))
 
     def _remove_unlisted_shards(self) -> None:
         listed = {shard["name"] for shard in self.manifest["shards"]}
@@ -232,7 +224,7 @@ class ExperienceStore:
                 self._quarantine(shard)
         if self.repaired:
             self.manifest["shards"] = healthy
-            atomic_write_text(self.root / MANIFEST, json.dumps(self.manifest, indent=1))
+            write_text_atomic(self.root / MANIFEST, json.dumps(self.manifest, indent=1))
 
     def _quarantine(self, shard: dict[str, Any]) -> None:
         for kind in KINDS:

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
-import tempfile
 from dataclasses import dataclass
 from functools import cache
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
+from earlyexp.envs.cache import cache_root as family_cache_root, write_text_atomic
 
 ID_PREFIX = "multi_turn_"
 IN_DISTRIBUTION_CATEGORY = "base"
@@ -111,7 +110,7 @@ def _numeric_order(task_id: str) -> tuple[str, int]:
 
 # ---------------------------------------------------------------- splits
 def cache_root() -> Path:
-    return Path(os.environ.get("EARLYEXP_CACHE", Path.home() / ".cache" / "earlyexp")) / "bfcl"
+    return family_cache_root("bfcl")
 
 
 def split_key(seed: int, test_fraction: float) -> str:
@@ -136,18 +135,6 @@ def stratified_split(seed: int, test_fraction: float) -> dict[str, list[str]]:
     return {"train": sorted(train, key=_numeric_order), "test": sorted(test, key=_numeric_order)}
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _valid_split(data: Any) -> bool:
     known = set(load_category(IN_DISTRIBUTION_CATEGORY))
     if not isinstance(data, dict) or set(data) != {"train", "test"}:
@@ -170,7 +157,7 @@ def base_splits(seed: int, test_fraction: float) -> dict[str, tuple[str, ...]]:
             data = None
     if not _valid_split(data):  # absent, or written by something else: recompute
         data = stratified_split(seed, test_fraction)
-        _write_atomically(path, json.dumps(data, indent=1))
+        write_text_atomic(path, json.dumps(data, indent=1))
     return {name: tuple(ids) for name, ids in data.items()}
 
 

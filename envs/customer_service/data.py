@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
-import tempfile
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -37,6 +35,7 @@ from earlyexp.envs.customer_service.templates import TEMPLATES, Request, Shop
 from earlyexp.envs.customer_service.world import WorldSpec, generate_world
 
 from earlyexp.errors import ConfigError
+from earlyexp.envs.cache import cache_root as family_cache_root, write_text_atomic
 
 #: Bump when generation changes, so caches of the old procedure are not reused.
 FORMAT_VERSION = 2
@@ -113,8 +112,7 @@ class TaskSetSpec:
 
 
 def cache_dir(spec: TaskSetSpec) -> Path:
-    root = Path(os.environ.get("EARLYEXP_CACHE", Path.home() / ".cache" / "earlyexp"))
-    return root / "customer_service" / spec.key()
+    return family_cache_root("customer_service") / spec.key()
 
 
 @lru_cache(maxsize=4)
@@ -124,7 +122,7 @@ def load_task_set(spec: TaskSetSpec) -> tuple[dict[str, Any], dict[str, list[Tas
     payload = _read(path)
     if payload is None or payload.get("version") != FORMAT_VERSION:
         payload = _generate(spec)
-        _write_atomic(path, payload)
+        write_text_atomic(path, json.dumps(payload, separators=(",", ":")))
         payload = json.loads(json.dumps(payload))  # what a cache hit returns, exactly
     tasks = {split: [Task.from_dict(t) for t in payload["tasks"][split]] for split in SPLITS}
     return payload["world"], tasks
@@ -228,15 +226,3 @@ def _read(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def _write_atomic(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, separators=(",", ":"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -12,13 +12,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from earlyexp.envs.household import catalog
 from earlyexp.envs.household.generator import generate_task
 from earlyexp.envs.household.world import TaskSpec
+from earlyexp.envs.cache import cache_root as family_cache_root, write_text_atomic
 
 #: Bump when the generator's output for the same parameters changes.
 GENERATOR_VERSION = 1
@@ -26,7 +25,7 @@ SPLITS = ("train", "test", "ood")
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("EARLYEXP_CACHE", Path.home() / ".cache" / "earlyexp")) / "household"
+    return family_cache_root("household")
 
 
 def _catalog_digest() -> str:
@@ -66,7 +65,8 @@ def _load_split(root: str, seed: int, split: str, size: int) -> tuple[TaskSpec, 
     if cached is not None:
         return cached
     specs = tuple(generate_task(seed, split, index) for index in range(size))
-    _write_atomic(path, {**header, "tasks": [s.to_dict() for s in specs]})
+    payload = {**header, "tasks": [s.to_dict() for s in specs]}
+    write_text_atomic(path, json.dumps(payload, separators=(",", ":")))
     return specs
 
 
@@ -81,16 +81,3 @@ def _read(path: Path, header: dict) -> tuple[TaskSpec, ...] | None:
         return None
 
 
-def _write_atomic(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, separators=(",", ":"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache is shared like any cache
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

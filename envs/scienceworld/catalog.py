@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -29,6 +27,7 @@ from scienceworld.constants import TASKS
 from scienceworld.version import __version__ as SCIENCEWORLD_VERSION
 
 from earlyexp.envs.scienceworld.engine import DETERMINISM_JAVA_OPTS
+from earlyexp.envs.cache import cache_root as family_cache_root, write_text_atomic
 
 SPLITS = ("train", "dev", "test", "ood")
 DEFAULT_OOD_TOPICS = ("Chemistry", "Forces")
@@ -53,28 +52,13 @@ def parse_task_id(task_id: str) -> tuple[str, int] | None:
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("EARLYEXP_CACHE", Path.home() / ".cache" / "earlyexp")) / "scienceworld"
+    return family_cache_root("scienceworld")
 
 
 def parameters_key(params: dict) -> str:
     """A short stable hash of generation parameters (names a cache folder)."""
     blob = json.dumps(params, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
-
-
-def write_json_atomic(path: Path, payload) -> None:
-    """Write JSON so that a reader sees either the old file, the whole new one, or none."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_json(path: Path):
@@ -139,7 +123,7 @@ def load_or_build_splits(config: SplitConfig, variations_of) -> dict[str, list[s
     if isinstance(cached, dict) and set(cached) == set(SPLITS):
         return cached
     splits = build_splits(config, variations_of)
-    write_json_atomic(path, splits)
+    write_text_atomic(path, json.dumps(splits))
     return splits
 
 
@@ -159,6 +143,6 @@ class GoldPathStore:
         gold = read_json(path)
         if not (isinstance(gold, list) and all(isinstance(a, str) for a in gold)):
             gold = generate()
-            write_json_atomic(path, gold)
+            write_text_atomic(path, json.dumps(gold))
         self._memory[task_id] = gold
         return gold

@@ -29,6 +29,7 @@ from earlyexp.envs.searchqa.records import (
 from earlyexp.envs.searchqa.retrieval import INDEX_VERSION, SearchIndex
 from earlyexp.envs.searchqa.world import generate_world, passage_text
 from earlyexp.errors import ConfigError
+from earlyexp.envs.cache import cache_root as family_cache_root
 
 
 #: Bumped whenever the generator's output changes for the same parameters.
@@ -80,7 +81,7 @@ def forget_loaded() -> None:
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("EARLYEXP_CACHE", Path.home() / ".cache" / "earlyexp")) / "searchqa"
+    return family_cache_root("searchqa")
 
 
 def ensure_cached(directory: Path, build: Callable[[Path], dict]) -> Path:

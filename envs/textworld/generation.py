@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from earlyexp.errors import ConfigError
+from earlyexp.envs.cache import cache_root as family_cache_root, write_text_atomic
 
 #: Bump when the generation procedure changes, so old caches are not reused.
 FORMAT_VERSION = 1
@@ -53,8 +54,8 @@ CHALLENGE_DEFAULTS: dict[str, dict[str, Any]] = {
 
 
 def default_cache_root() -> Path:
-    """`$EARLYEXP_CACHE` or `~/.cache/earlyexp`."""
-    return Path(os.environ.get("EARLYEXP_CACHE", Path.home() / ".cache" / "earlyexp"))
+    """`$EARLYEXP_CACHE` or `~/.cache/earlyexp` (the folder that holds textworld/)."""
+    return family_cache_root("textworld").parent
 
 
 @dataclass(frozen=True)
@@ -238,7 +239,7 @@ def ensure_game_set(spec: GameSetSpec, cache_root: Path | None = None,
         for split in SPLITS:
             _fill_split(pool, spec, split, str(games_dir), manifest, seen, workers)
     manifest.seconds = round(time.perf_counter() - started, 2)
-    _write_atomically(manifest_file, json.dumps(asdict(manifest), indent=1, sort_keys=True))
+    write_text_atomic(manifest_file, json.dumps(asdict(manifest), indent=1, sort_keys=True))
     return root, manifest
 
 
@@ -264,17 +265,6 @@ def _fill_split(pool, spec: GameSetSpec, split: str, games_dir: str, manifest: M
             manifest.games[task_id] = {"file": f"{item.name}.z8", "fingerprint": fingerprint,
                                        "level": str(item.settings.get("level", ""))}
     manifest.splits[split] = accepted
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def remove_game_set(spec: GameSetSpec, cache_root: Path | None = None) -> None:

@@ -17,9 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import random
-import tempfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,7 @@ from earlyexp.envs.travel.sandbox import FIRST_DATE, LAST_DATE, Sandbox, generat
 from earlyexp.envs.travel.solver import Solver
 
 from earlyexp.errors import ConfigError
+from earlyexp.envs.cache import cache_root as family_cache_root, write_text_atomic
 
 #: Bump when generation changes, so that old caches are not reused.
 FORMAT_VERSION = 1
@@ -84,8 +83,8 @@ class TaskSet:
 
 
 def default_cache_root() -> Path:
-    """`$EARLYEXP_CACHE` or `~/.cache/earlyexp`."""
-    return Path(os.environ.get("EARLYEXP_CACHE", Path.home() / ".cache" / "earlyexp"))
+    """`$EARLYEXP_CACHE` or `~/.cache/earlyexp` (the folder that holds travel/)."""
+    return family_cache_root("travel").parent
 
 
 def ensure_task_set(spec: TaskSetSpec, cache_root: Path | None = None) -> TaskSet:
@@ -98,7 +97,7 @@ def ensure_task_set(spec: TaskSetSpec, cache_root: Path | None = None) -> TaskSe
     except (OSError, ValueError, KeyError, TypeError):
         pass  # missing or unreadable: generate it again below
     payload = generate(spec)
-    _write_atomically(path, json.dumps(payload, sort_keys=True))
+    write_text_atomic(path, json.dumps(payload, sort_keys=True))
     return _from_json(payload)
 
 
@@ -178,18 +177,4 @@ def _from_json(payload: dict[str, Any]) -> TaskSet:
                   Plan.from_json(row["plan"])) for row in payload["tasks"]]
     return TaskSet(sandbox, tasks)
 
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tasks-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache is shared like any other
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
