@@ -116,7 +116,19 @@ class CorruptShardError(EarlyExpError, IOError):
 
 
 class StoreFormatError(EarlyExpError, ValueError):
-    """Raised when a data or run directory was written by an incompatible format version."""
+    """Raised when a data or run directory is unreadable, edited, or of an incompatible format."""
+
+
+class MissingDataError(EarlyExpError, FileNotFoundError):
+    """Raised when a directory expected to hold experience or a checkpoint does not."""
+
+
+class CorruptCheckpointError(EarlyExpError, IOError):
+    """Raised when RL checkpoints exist but none can be resumed as the user asked."""
+
+    def __init__(self, path: str, reason: str, fix: str):
+        self.path, self.reason = path, reason
+        super().__init__(f"Cannot resume from {path}: {reason}. Nothing was overwritten. {fix}")
 
 
 class EmptyDatasetError(EarlyExpError, ValueError):

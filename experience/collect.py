@@ -157,7 +157,7 @@ def collect(cfg: CollectConfig, on_result: Callable[[int, int], None] | None = N
                               "(no admissible actions); use sampler=policy")
     finally:
         probe.close()
-    writer = ExperienceWriter(cfg.out_dir, cfg.meta(), cfg.shard_size)
+    writer = ExperienceWriter(cfg.out_dir, cfg.meta(), cfg.shard_size, repair=cfg.repair)
     todo = [job for job in jobs if task_key(*job) not in writer.done]
     pool = WorkerPool(_init_worker, _run_job, cfg.num_workers, init_args=(cfg, cfg.env.spec()),
                       max_attempts=cfg.max_attempts)

@@ -54,8 +54,6 @@ def run_collect(console: Console, args: list[str]) -> int:
     cfg = load_config("collect", args, CollectConfig)
     console.print(f"collecting [bold]{cfg.env.name}[/bold] split={cfg.split} k={cfg.k} "
                   f"sampler={cfg.sampler} workers={cfg.num_workers} -> {cfg.out_dir}")
-    if cfg.repair:
-        _repair(console, cfg.out_dir)
     columns = (TextColumn("[progress.description]{task.description}"), BarColumn(),
                MofNCompleteColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
                TimeRemainingColumn())
@@ -70,16 +68,6 @@ def run_collect(console: Console, args: list[str]) -> int:
     _print_summary(console, summary)
     Path(cfg.out_dir, "collect_config.json").write_text(json.dumps(to_dict(cfg), indent=1))
     return 0
-
-
-def _repair(console: Console, out_dir: str) -> None:
-    from earlyexp.experience.storage import MANIFEST, ExperienceStore
-
-    if not Path(out_dir, MANIFEST).exists():
-        return
-    store = ExperienceStore(out_dir, repair=True)
-    for path in store.repaired:
-        console.print(f"[yellow]quarantined corrupt shard {path}; its tasks will be recollected")
 
 
 def _print_summary(console: Console, summary) -> None:

@@ -35,11 +35,16 @@ def test_roundtrip_and_manifest(tmp_path):
 def test_reopen_skips_done_and_removes_leftovers(tmp_path):
     with ExperienceWriter(tmp_path, META, shard_size=1) as writer:
         writer.add(result(0))
-    leftover = tmp_path / "transitions" / "shard-00007.parquet"
+    leftover = tmp_path / "transitions" / "shard-00001.parquet"  # the shard in flight
     leftover.write_bytes(b"half a shard")
     writer = ExperienceWriter(tmp_path, META, shard_size=1)
     assert writer.done == {"t0@0"}
     assert not leftover.exists()
+    stray = tmp_path / "transitions" / "shard-00007.parquet"   # not a killed run's leftover
+    stray.write_bytes(b"someone else's data")
+    with pytest.raises(StoreFormatError, match="shard-00007.parquet is not listed"):
+        ExperienceWriter(tmp_path, META, shard_size=1)
+    assert stray.exists()
 
 
 def test_reopen_with_other_config_refuses_naming_keys(tmp_path):
