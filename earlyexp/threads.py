@@ -67,13 +67,19 @@ def apply(threads: int) -> int:
     """
     for name in POOL_VARS:
         os.environ[name] = str(threads)
+    os.environ["JAVA_TOOL_OPTIONS"] = java_tool_options(os.environ.get("JAVA_TOOL_OPTIONS", ""),
+                                                        threads)
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(threads)
     return threads
 
 
-def java_options(threads: int) -> tuple[str, ...]:
-    """JVM options that size its GC and JIT thread pools for `threads` cores."""
-    return (f"-XX:ActiveProcessorCount={threads}",)
+def java_tool_options(current: str, threads: int) -> str:
+    """`JAVA_TOOL_OPTIONS` with the JVM's core count (which sizes its GC and JIT thread
+    pools) set to `threads`; every JVM a process starts reads it, ScienceWorld's
+    simulators and their spare replicas included. Options given on a JVM's own command
+    line still win."""
+    kept = [opt for opt in current.split() if not opt.startswith("-XX:ActiveProcessorCount=")]
+    return " ".join([*kept, f"-XX:ActiveProcessorCount={threads}"])
 

@@ -101,8 +101,10 @@ def report_command(args: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    from earlyexp import threads
     from earlyexp.experience.workers import interrupt_on_sigterm
     interrupt_on_sigterm()  # SIGTERM stops workers and JVMs as Ctrl-C does
+    threads.apply(threads.total_threads())  # explicit pools: see earlyexp/threads.py
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # Library deprecation notices (transformers, TRL) are for us, not for the user.
     warnings.filterwarnings("ignore", category=FutureWarning)
