@@ -4,7 +4,7 @@ Only the backend modules under
 `bfcl_eval.eval_checker.multi_turn_eval.func_source_code` are imported (they
 need the standard library and mpmath alone), never the rest of `bfcl-eval`.
 A call reaches a backend method by `getattr` on the instance that exposes it,
-with the literal arguments `calls.parse_action` produced, once its name is
+with the literal arguments the shared parser (`earlyexp.envs.toolcalls`) produced, once its name is
 found among the documented functions of the task's classes and its
 arguments bind to the method's signature. Argument types are not checked:
 BFCL executes calls whatever their types, and its own ground truth passes a
@@ -19,7 +19,7 @@ import json
 from functools import cache
 from typing import Any
 
-from earlyexp.envs.bfcl.calls import Call
+from earlyexp.envs.toolcalls import ToolCall
 from earlyexp.envs.bfcl.data import BfclTask, data_dir
 
 BACKEND_PACKAGE = "bfcl_eval.eval_checker.multi_turn_eval.func_source_code"
@@ -112,7 +112,7 @@ class Toolbox:
                 self.docs[doc["name"]] = doc
                 self.owner[doc["name"]] = class_name
 
-    def canonical(self, instances: dict[str, Any], call: Call) -> dict[str, Any]:
+    def canonical(self, instances: dict[str, Any], call: ToolCall) -> dict[str, Any]:
         """The call's arguments bound to parameter names with defaults applied.
 
         Raises:
@@ -129,7 +129,7 @@ class Toolbox:
         bound.apply_defaults()
         return dict(bound.arguments)
 
-    def execute(self, instances: dict[str, Any], call: Call) -> tuple[str, bool]:
+    def execute(self, instances: dict[str, Any], call: ToolCall) -> tuple[str, bool]:
         """Run a call that `canonical` accepted; returns (result text, whether it raised)."""
         method = getattr(instances[self.owner[call.name]], call.name)
         try:

@@ -12,7 +12,7 @@ from earlyexp.envs.bfcl.backend import (
     describe,
     function_docs,
 )
-from earlyexp.envs.bfcl.calls import ActionSyntaxError, Call, parse_action
+from earlyexp.envs.bfcl.calls import USAGE, parse_action
 from earlyexp.envs.bfcl.checker import TurnVerdict, check_turn, reference
 from earlyexp.envs.bfcl.data import (
     CATEGORIES,
@@ -24,6 +24,7 @@ from earlyexp.envs.bfcl.data import (
 )
 from earlyexp.envs.bfcl.expert import GroundTruthExpert
 from earlyexp.envs.core import Outcome, Status, TextEnv
+from earlyexp.envs.toolcalls import ToolCall, ToolCallError
 
 from earlyexp.errors import UnknownTaskError
 
@@ -122,8 +123,8 @@ class BfclEnv(TextEnv):
     def _act(self, action: str) -> Outcome:
         try:
             calls = parse_action(action)
-        except ActionSyntaxError as error:
-            return Outcome(f"Invalid action: {error}", valid_action=False)
+        except ToolCallError as error:
+            return Outcome(f"Invalid action: {error.reason} {USAGE}", valid_action=False)
         if calls is None:
             return self._end_turn()
         # BFCL counts every decoded call for its empty-turn and irrelevance checks, run or not.
@@ -134,7 +135,7 @@ class BfclEnv(TextEnv):
             return Outcome(f"Invalid action, nothing was run: {error}", valid_action=False)
         return self._run_calls(calls, bound)
 
-    def _run_calls(self, calls: list[Call], bound: list[dict[str, Any]]) -> Outcome:
+    def _run_calls(self, calls: list[ToolCall], bound: list[dict[str, Any]]) -> Outcome:
         lines, raised_any = [], False
         for call, arguments in zip(calls, bound):
             result, raised = self._toolbox.execute(self._instances, call)

@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from earlyexp.envs.bfcl.backend import CallRejected, Toolbox
-from earlyexp.envs.bfcl.calls import END_TURN, Call, parse_action
+from earlyexp.envs.bfcl.calls import END_TURN, parse_action
+from earlyexp.envs.toolcalls import ToolCall
 
 
 class GroundTruthExpert:
@@ -31,7 +32,7 @@ class GroundTruthExpert:
         calls = self.ground_truth[self.turn]
         return calls[self.cursor] if self.cursor < len(calls) else END_TURN
 
-    def observe(self, toolbox: Toolbox, instances: dict[str, Any], call: Call,
+    def observe(self, toolbox: Toolbox, instances: dict[str, Any], call: ToolCall,
                 arguments: dict[str, Any]) -> None:
         """Advance past the expected call when `call` (with bound `arguments`) is it."""
         expected = self.next_action()

@@ -7,7 +7,7 @@ import sqlite3
 from typing import Any
 
 from earlyexp.envs.core import Outcome, Status, TextEnv
-from earlyexp.envs.customer_service.calls import RESPOND, ActionError, Call, bind, parse_call
+from earlyexp.envs.customer_service.calls import RESPOND, USAGE, Call, bind
 from earlyexp.envs.customer_service.data import SPLITS, Task, TaskSetSpec, load_task_set
 from earlyexp.envs.customer_service.database import copy_database, load_world, state_digest
 from earlyexp.envs.customer_service.expert import (
@@ -28,6 +28,7 @@ from earlyexp.envs.customer_service.user import (
     asks_confirmation,
     is_affirmative,
 )
+from earlyexp.envs.toolcalls import ToolCallError, parse_call
 
 from earlyexp.errors import ConfigError, UnknownTaskError, closest
 
@@ -159,19 +160,21 @@ class CustomerServiceEnv(TextEnv):
 
     def _act(self, action: str) -> Outcome:
         try:
-            name, positional, keywords = parse_call(action)
-            if name == RESPOND:
-                call = bind(name, positional, keywords, (("message", str),))
-                return self._respond(call.kwargs["message"])
-            if name not in TOOLS:
-                raise ActionError(
-                    f"there is no tool {name!r}.{closest(name, [*TOOLS, RESPOND])} "
+            parsed = parse_call(action)
+        except ToolCallError as error:
+            return Outcome(f"Invalid action: {error.reason} {USAGE}", valid_action=False)
+        try:
+            if parsed.name == RESPOND:
+                return self._respond(bind(parsed, (("message", str),)).kwargs["message"])
+            if parsed.name not in TOOLS:
+                raise ToolCallError(
+                    f"there is no tool {parsed.name!r}.{closest(parsed.name, [*TOOLS, RESPOND])} "
                     f"The tools are: respond, {', '.join(TOOLS)}."
                 )
-            tool = TOOLS[name]
-            return self._run_tool(tool, bind(name, positional, keywords, tool.params))
-        except ActionError as error:
-            return Outcome(f"Invalid action: {error}", valid_action=False)
+            tool = TOOLS[parsed.name]
+            return self._run_tool(tool, bind(parsed, tool.params))
+        except ToolCallError as error:
+            return Outcome(f"Invalid action: {error.reason}", valid_action=False)
 
     def _status(self) -> Status:
         verdict = self._verdict()

@@ -4,21 +4,20 @@
     set_dinner(day=1, name="The Golden Spoon", city="Denver")
 
 Arguments are literals (strings, and an integer `day`), given by keyword or in
-the order of the signature. `parse_action` turns a string into a `Call` or
-raises `ActionError` with a message for the agent; the env turns that into an
-invalid-action observation.
+the order of the signature. `parse_action` reads the call with the shared
+parser (`earlyexp.envs.toolcalls`, whose rules and length limit every
+call-language family shares), binds it to the tool's signature and returns a
+`Call`, or raises `ActionError` with a message for the agent; the env turns
+that into an invalid-action observation.
 """
 from __future__ import annotations
 
-import ast
 import difflib
 import json
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-#: Longer actions are rejected before parsing (the action space allows 512 characters).
-MAX_SOURCE_CHARS = 1000
+from earlyexp.envs.toolcalls import ToolCall, ToolCallError, parse_call
 
 
 @dataclass(frozen=True)
@@ -52,8 +51,8 @@ TOOLS: dict[str, Signature] = {
 }
 
 
-class ActionError(ValueError):
-    """Raised when an action is not a well-formed call of a known tool."""
+#: The shared parser's error, under the name this family's env and tests catch.
+ActionError = ToolCallError
 
 
 @dataclass(frozen=True)
@@ -75,59 +74,41 @@ def format_literal(value: Any) -> str:
 
 def parse_action(text: str) -> Call:
     """Parse one action; raises `ActionError` saying what is wrong and how to write it."""
-    if len(text) > MAX_SOURCE_CHARS:
-        raise ActionError(f"the action is {len(text)} characters long; the limit is "
-                          f"{MAX_SOURCE_CHARS}.")
-    try:
-        with warnings.catch_warnings():
-            # An agent's "\l" in a string is its problem, not a warning in our logs.
-            warnings.simplefilter("ignore")
-            tree = ast.parse(text.strip(), mode="eval")
-    except (SyntaxError, ValueError, RecursionError, MemoryError) as error:
-        raise ActionError(f"it is not a function call ({type(error).__name__}). Write one "
-                          'call such as search_restaurants(city="Denver").') from None
-    node = tree.body
-    if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
-        raise ActionError('it is not a function call. Write one call such as '
-                          'search_restaurants(city="Denver").')
-    name = node.func.id
-    if name not in TOOLS:
-        hint = difflib.get_close_matches(name, TOOLS, n=1)
-        raise ActionError(f"there is no tool {name!r}." + (f" Did you mean {hint[0]!r}?" if hint
-                          else f" Tools: {', '.join(TOOLS)}."))
-    return Call(name, _bind(name, node))
+    parsed = parse_call(text)
+    if parsed.name not in TOOLS:
+        hint = difflib.get_close_matches(parsed.name, TOOLS, n=1)
+        raise ActionError(f"there is no tool {parsed.name!r}." + (
+            f" Did you mean {hint[0]!r}?" if hint else f" Tools: {', '.join(TOOLS)}."))
+    return Call(parsed.name, _bind(parsed))
 
 
 def usage(name: str) -> str:
     return f"{name}({', '.join(TOOLS[name].params)})"
 
 
-def _bind(name: str, node: ast.Call) -> dict[str, Any]:
-    signature = TOOLS[name]
-    if len(node.args) > len(signature.params):
+def _bind(parsed: ToolCall) -> dict[str, Any]:
+    name, signature = parsed.name, TOOLS[parsed.name]
+    if len(parsed.args) > len(signature.params):
         raise ActionError(f"{name} takes at most {len(signature.params)} arguments, got "
-                          f"{len(node.args)}. Usage: {usage(name)}.")
-    args = {param: _literal(name, param, value)
-            for param, value in zip(signature.params, node.args)}
-    for keyword in node.keywords:
-        if keyword.arg is None:
-            raise ActionError(f"{name} does not accept **arguments.")
-        if keyword.arg not in signature.params:
-            hint = difflib.get_close_matches(keyword.arg, signature.params, n=1)
-            raise ActionError(f"{name} has no argument {keyword.arg!r}"
+                          f"{len(parsed.args)}. Usage: {usage(name)}.")
+    args = {param: _checked(name, param, value)
+            for param, value in zip(signature.params, parsed.args)}
+    for key, value in parsed.kwargs.items():
+        if key not in signature.params:
+            hint = difflib.get_close_matches(key, signature.params, n=1)
+            raise ActionError(f"{name} has no argument {key!r}"
                               + (f"; did you mean {hint[0]!r}?" if hint else "")
                               + f". Usage: {usage(name)}.")
-        if keyword.arg in args:
-            raise ActionError(f"{name} got the argument {keyword.arg!r} twice.")
-        args[keyword.arg] = _literal(name, keyword.arg, keyword.value)
+        if key in args:
+            raise ActionError(f"{name} got the argument {key!r} twice.")
+        args[key] = _checked(name, key, value)
     missing = [param for param in signature.required if param not in args]
     if missing:
         raise ActionError(f"{name} is missing {', '.join(missing)}. Usage: {usage(name)}.")
     return args
 
 
-def _literal(name: str, param: str, node: ast.expr) -> Any:
-    value = node.value if isinstance(node, ast.Constant) else None
+def _checked(name: str, param: str, value: Any) -> Any:
     if param == "day":
         if isinstance(value, bool) or not isinstance(value, int):
             raise ActionError(f"{name}: day must be a whole number such as 2.")

@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 import yaml
 from earlyexp.envs.customer_service import data as data_module
-from earlyexp.envs.customer_service.calls import ActionError, bind, parse_call
+from earlyexp.envs.customer_service.calls import bind
 from earlyexp.envs.customer_service.data import TaskSetSpec, load_task_set
 from earlyexp.envs.customer_service.database import copy_database, state_digest
 from earlyexp.envs.customer_service.reward import Verdict, outputs_found
 from earlyexp.envs.customer_service.templates import TEMPLATES
 from earlyexp.envs.customer_service.tools import TOOLS
+from earlyexp.envs.toolcalls import ToolCallError, parse_call
 
 from earlyexp import envs
 from earlyexp.errors import ConfigError, UnknownSplitError, UnknownTaskError
@@ -338,19 +339,21 @@ def test_llm_user_is_driven_by_a_policy():
 @pytest.mark.parametrize(
     "action, reason",
     [
-        ("__import__('os').system('ls')", "not a call of a tool by name"),
-        ("os.system('ls')", "not a call of a tool by name"),
-        ("respond(message=open('x').read())", "not a literal"),
-        ("respond(*['hi'])", "*args"),
-        ("respond(message='a', message='b')", "two values for 'message'"),
+        ("__import__('os').system('ls')", "bare name"),
+        ("os.system('ls')", "bare name"),
+        ("__import__('os')", "private"),
+        ("respond(message=open('x').read())", "must be a literal"),
+        ("respond(*['hi'])", "*arguments"),
+        ("respond(message='a', message='b')", "'message' is given twice"),
+        ("respond(message='a\\x00b')", "nul character"),
         ("respond(message='\\ud800')", "not valid unicode"),
         ("get_order_details('#W1', order_id='#W1')", "two values"),
         ("get_order_details(order='#W1')", "no parameter 'order'"),
         ("get_order_details(order_id=5)", "must be a string"),
         ("return_delivered_order_items('#W1', '123', 'paypal_1')", "list of strings"),
         ("cancel_pending_order('#W1')", "missing reason"),
-        ("respond('a'); respond('b')", "syntax"),
-        ("hello there", "syntax"),
+        ("respond('a'); respond('b')", "exactly one call"),
+        ("hello there", "not python call syntax"),
         ("refund(order_id='#W1')", "no tool 'refund'"),
     ],
 )
@@ -362,12 +365,12 @@ def test_malformed_calls_are_invalid_observations(env, action, reason):
 
 
 def test_parser_binds_positionals_and_never_evaluates():
-    name, positional, keywords = parse_call("modify_user_address('u', a2='x')")
-    assert (name, positional, keywords) == ("modify_user_address", ["u"], {"a2": "x"})
-    call = bind("calculate", ["1+2"], {}, TOOLS["calculate"].params)
+    parsed = parse_call("modify_user_address('u', a2='x')")
+    assert (parsed.name, parsed.args, parsed.kwargs) == ("modify_user_address", ("u",), {"a2": "x"})
+    call = bind(parse_call("calculate('1+2')"), TOOLS["calculate"].params)
     assert call.source() == "calculate(expression='1+2')"
     assert TOOLS["calculate"].run(None, expression="(2 + 3) * 1.5 - 1/4") == "7.25"
-    with pytest.raises(ActionError):
+    with pytest.raises(ToolCallError):
         parse_call("(" * 10_000)
 
 
