@@ -3,15 +3,36 @@
 One prompt format serves every environment family:
 
     Goal: <instruction>
-    <last H steps, each as "Observation: ...\\nAction: ...">
+    Context: <excerpt of the episode's first observation>     (keep_first_observation)
+    <the last H steps, each as "Observation: ...\\nAction: ...">
     Observation: <current observation>
     Admissible actions: a | b | c          (closed action spaces only)
     Action:
 
+**The task never falls out.** Given a token budget and a token counter (the
+model's tokenizer), `PromptRenderer` fits the prompt by giving up, in order:
+
+1. past steps, oldest first (steps a family pins stay);
+2. the middle of the current observation, down to `min_observation_tokens`
+   (a `[... cut ...]` marker shows where);
+3. what the family pinned: the first-observation excerpt, then the pinned step;
+4. the tail of the admissible-action list (`(... N more)`);
+5. the rest of the current observation; and only when even that is not
+   enough (a budget smaller than the goal itself), the middle of the goal.
+
+Every `Rendered` says what it gave up, which `earlyexp envs --prompts` counts.
+The budget is the one every stage shares, `agents.context.prompt_room(max_positions,
+max_new_tokens)`: evaluation and RL render with it, and the warm-start datasets
+(`experience/datasets.py`) render each row with it, less whatever the row's
+completion needs beyond `max_new_tokens`. `agents.context.fit_prompt` stays the
+token-level safety net; a prompt rendered here never reaches it.
+
 A family changes the format through its config (`prompt:` in
-`configs/env/<name>.yaml`: history length, whether to list admissible
-actions, how many characters of each observation to keep), never by code in
-the framework.
+`configs/env/<name>.yaml`, the fields of `PromptFormat`), never by code in
+the framework: how many steps to show, whether to list admissible actions,
+and what must stay — an excerpt of the first observation (customer_service:
+its policy) and the latest observation matching a pattern (bfcl: the user's
+current request). bfcl's function list lives in its goal, which always stays.
 
 The model's completion is turned back into an action by `parse_action`: the
 text after the last `Action:` if the completion contains one, else the first
@@ -20,10 +41,16 @@ which the caller counts as an invalid action.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+import re
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Callable, Sequence
 
 ACTION_TAG = "Action:"
+CUT_MARKER = " [... cut ...] "
+#: What a prompt gave up, in the order the renderer gives things up.
+CLIP_KINDS = ("history", "observation", "context", "pinned", "admissible", "goal")
+
+TokenCounter = Callable[[Sequence[str]], list[int]]  # texts -> token counts (batched)
 
 
 @dataclass
@@ -54,9 +81,12 @@ class State:
 class PromptFormat:
     """Knobs of the prompt format (set per family under `prompt:` in its env config)."""
 
-    history: int = 4                 # how many past steps to show
-    show_admissible: bool = True     # list admissible actions when the space is closed
-    max_observation_chars: int = 1500  # keep the tail of longer observations
+    history: int = 4                   # past steps shown at most
+    show_admissible: bool = True       # list admissible actions when the space is closed
+    max_observation_chars: int = 1500  # longer observations lose their middle first
+    keep_first_observation: int = 0    # tokens of the first observation kept as `Context:`
+    keep_latest: str | None = None     # regex: the latest past observation matching it stays
+    min_observation_tokens: int = 32   # the current observation is clipped no further first
 
     def __post_init__(self):
         if self.history < 0 or self.max_observation_chars < 16:
@@ -64,26 +94,295 @@ class PromptFormat:
                 f"PromptFormat needs history >= 0 and max_observation_chars >= 16, got "
                 f"history={self.history}, max_observation_chars={self.max_observation_chars}"
             )
+        if self.keep_first_observation < 0 or self.min_observation_tokens < 0:
+            raise ValueError(
+                "PromptFormat needs keep_first_observation >= 0 and min_observation_tokens >= 0, "
+                f"got {self.keep_first_observation} and {self.min_observation_tokens}")
+        if self.keep_latest is not None:
+            try:
+                re.compile(self.keep_latest)
+            except re.error as e:
+                raise ValueError(f"PromptFormat keep_latest={self.keep_latest!r} is not a "
+                                 f"regular expression: {e}") from e
 
 
-def _clip(text: str, limit: int) -> str:
-    text = text.strip()
-    return text if len(text) <= limit else "..." + text[-limit:]
+@dataclass(frozen=True)
+class Rendered:
+    """A prompt and what fitting it into its budget gave up (`CLIP_KINDS`)."""
+
+    text: str
+    tokens: int | None = None          # None when rendered without a counter
+    dropped_steps: int = 0             # shown-history steps given up for the budget
+    clipped: frozenset[str] = frozenset()
+
+    @property
+    def fits_whole(self) -> bool:
+        return not self.clipped
 
 
-def render(state: State, fmt: PromptFormat | None = None) -> str:
-    """The prompt for `state`; ends with `Action:` so a completion is the action."""
-    fmt = fmt or PromptFormat()
-    lines = [f"Goal: {state.goal.strip()}"]
-    recent = state.history[-fmt.history:] if fmt.history else []
-    for step in recent:
-        lines.append(f"Observation: {_clip(step['observation'], fmt.max_observation_chars)}")
-        lines.append(f"{ACTION_TAG} {step['action']}")
-    lines.append(f"Observation: {_clip(state.observation, fmt.max_observation_chars)}")
+def token_counter(tokenizer) -> TokenCounter:
+    """A batched counter over a Hugging Face tokenizer (the ids the policy will encode)."""
+    def count(texts: Sequence[str]) -> list[int]:
+        if not texts:
+            return []
+        encoded = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        return [len(ids) for ids in encoded]
+    return count
+
+
+def clip_middle(text: str, limit: int) -> str:
+    """`text` with its middle replaced by the cut marker so that it has `limit` characters
+    of its own (head and tail kept: both the start and the end of an observation matter)."""
+    if len(text) <= limit:
+        return text
+    head = (limit + 1) // 2
+    return text[:head] + CUT_MARKER + text[len(text) - (limit - head):] if limit > head \
+        else text[:head] + CUT_MARKER
+
+
+# ------------------------------------------------------------------ the parts of a prompt
+@dataclass
+class _Part:
+    """One piece of a prompt: `head + body + tail`; fitting clips only the body."""
+
+    kind: str        # goal | context | step | observation | admissible | suffix
+    head: str
+    body: str
+    tail: str = ""
+    pinned: bool = False
+
+    @property
+    def text(self) -> str:
+        return f"{self.head}{self.body}{self.tail}"
+
+
+def _step_part(step: dict[str, str], fmt: PromptFormat, pinned: bool) -> _Part:
+    observation = clip_middle(step["observation"].strip(), fmt.max_observation_chars)
+    return _Part("step", "Observation: ", observation, f"\n{ACTION_TAG} {step['action']}", pinned)
+
+
+def _pinned_step(state: State, fmt: PromptFormat) -> int | None:
+    """Index of the latest past step whose observation matches `keep_latest`, unless the
+    current observation matches (then nothing earlier needs pinning)."""
+    if fmt.keep_latest is None:
+        return None
+    pattern = re.compile(fmt.keep_latest, re.MULTILINE)
+    if pattern.search(state.observation):
+        return None
+    for index in range(len(state.history) - 1, -1, -1):
+        if pattern.search(state.history[index]["observation"]):
+            return index
+    return None
+
+
+def _parts(state: State, fmt: PromptFormat, suffix: str) -> list[_Part]:
+    parts = [_Part("goal", "Goal: ", state.goal.strip())]
+    first_shown = max(0, len(state.history) - fmt.history)
+    if fmt.keep_first_observation and first_shown > 0:
+        first = clip_middle(state.history[0]["observation"].strip(), fmt.max_observation_chars)
+        parts.append(_Part("context", "Context: ", first, pinned=True))
+    pinned = _pinned_step(state, fmt)
+    if pinned is not None and pinned < first_shown and not (pinned == 0 and len(parts) > 1):
+        parts.append(_step_part(state.history[pinned], fmt, pinned=True))
+    for index in range(first_shown, len(state.history)):
+        parts.append(_step_part(state.history[index], fmt, index == pinned))
+    observation = clip_middle(state.observation.strip(), fmt.max_observation_chars)
+    parts.append(_Part("observation", "Observation: ", observation))
     if fmt.show_admissible and state.admissible_actions is not None:
-        lines.append("Admissible actions: " + " | ".join(state.admissible_actions))
-    lines.append(ACTION_TAG)
-    return "\n".join(lines)
+        parts.append(_Part("admissible", "Admissible actions: ",
+                           " | ".join(state.admissible_actions)))
+    parts.append(_Part("suffix", "", suffix))
+    return parts
+
+
+def _join(parts: list[_Part]) -> str:
+    return "\n".join(p.text for p in parts)
+
+
+# ------------------------------------------------------------------ fitting
+class PromptRenderer:
+    """Renders states into prompts that fit a token budget (see the module docstring).
+
+        renderer = PromptRenderer.for_tokenizer(fmt, tokenizer)
+        room = prompt_room(max_positions, max_new_tokens)
+        prompts = [r.text for r in renderer.render_all(states, room)]
+    """
+
+    def __init__(self, fmt: PromptFormat | None = None, count: TokenCounter | None = None):
+        self.fmt, self.count = fmt or PromptFormat(), count
+
+    @classmethod
+    def for_tokenizer(cls, fmt: PromptFormat | None, tokenizer) -> "PromptRenderer":
+        return cls(fmt, token_counter(tokenizer))
+
+    def render(self, state: State, budget: int | None = None, suffix: str = ACTION_TAG
+               ) -> Rendered:
+        return self.render_all([state], budget, [suffix])[0]
+
+    def render_all(self, states: Sequence[State], budget: int | Sequence[int] | None = None,
+                   suffixes: Sequence[str] | None = None) -> list[Rendered]:
+        """Render many states; the token counts of the whole prompts are taken in one batched
+        call, and only the prompts over their budget are fitted part by part."""
+        suffixes = list(suffixes) if suffixes is not None else [ACTION_TAG] * len(states)
+        parts = [_parts(s, self.fmt, x) for s, x in zip(states, suffixes)]
+        texts = [_join(p) for p in parts]
+        if budget is None:
+            return [Rendered(t) for t in texts]
+        if self.count is None:
+            raise ValueError("a token budget needs a token counter: PromptRenderer(fmt, "
+                             "token_counter(tokenizer))")
+        budgets = [budget] * len(states) if isinstance(budget, int) else list(budget)
+        counts = self.count(texts)
+        return [Rendered(t, n) if n <= b else _Fitting(p, b, self).run()
+                for t, n, p, b in zip(texts, counts, parts, budgets)]
+
+    def count_one(self, text: str) -> int:
+        return self.count([text])[0]
+
+    def shrink(self, part: _Part, tokens: int) -> int:
+        """Clip the middle of `part.body` to the longest text whose whole part has at most
+        `tokens` tokens; returns the part's new token count. A binary search on the
+        characters kept, started from the proportional guess (the marker when none fit)."""
+        body, own = part.body, self.count_one(part.text)
+        guess = len(body) * tokens // max(1, own)
+        low, high = 0, len(body) - 1
+        probe, best = min(high, guess), (0, None)
+        while low <= high:
+            part.body = clip_middle(body, probe)
+            size = self.count_one(part.text)
+            if size <= tokens:
+                low, best = probe + 1, (probe, size)
+            else:
+                high = probe - 1
+            probe = (low + high + 1) // 2
+        part.body = clip_middle(body, best[0])
+        return best[1] if best[1] is not None else self.count_one(part.text)
+
+
+class _Fitting:
+    """One prompt being fitted: its parts, its budget and what was given up so far.
+
+    Token counts are kept per part and summed (exact for tokenizers that split on
+    newlines, such as the embedded one); the whole prompt is counted at the end and,
+    if another tokenizer's merges across parts made it longer, fitted again with the
+    budget lowered by the excess."""
+
+    STEPS = ("drop_history", "clip_observation", "clip_pinned", "clip_admissible",
+             "clip_observation_fully", "clip_goal")
+
+    def __init__(self, parts: list[_Part], budget: int, renderer: PromptRenderer):
+        self.original, self.budget, self.renderer = parts, budget, renderer
+        self.fmt = renderer.fmt
+        self.separator = renderer.count_one("\n")
+
+    def run(self) -> Rendered:
+        budget = self.budget
+        for _ in range(4):
+            self._start(budget)
+            for step in self.STEPS:
+                if self.over() <= 0:
+                    break
+                getattr(self, step)()
+            text = _join(self.parts)
+            tokens = self.renderer.count_one(text)
+            if tokens <= self.budget or tokens - self.budget >= budget:
+                break
+            budget -= tokens - self.budget
+        return Rendered(text, tokens, self.dropped, frozenset(self.clipped))
+
+    def _start(self, budget: int) -> None:
+        self.parts = [replace(p) for p in self.original]
+        self.sizes = self.renderer.count([p.text for p in self.parts])
+        self.target, self.dropped, self.clipped = budget, 0, set()
+
+    def over(self) -> int:
+        total = sum(self.sizes) + self.separator * (len(self.parts) - 1)
+        return total - self.target
+
+    def _remove(self, index: int) -> None:
+        del self.parts[index], self.sizes[index]
+
+    def _shrink(self, kind: str, floor: int, label: str, pinned: bool | None = None) -> None:
+        """Clip the middle of each part of `kind` until the prompt fits, never below `floor`
+        tokens for the part."""
+        for index, part in enumerate(self.parts):
+            if part.kind != kind or (pinned is not None and part.pinned != pinned):
+                continue
+            over = self.over()
+            target = max(floor, self.sizes[index] - over)
+            if over <= 0:
+                return
+            if target < self.sizes[index]:
+                self.sizes[index] = self.renderer.shrink(part, target)
+                self.clipped.add(label)
+
+    def drop_history(self) -> None:
+        index = 0
+        while index < len(self.parts) and self.over() > 0:
+            part = self.parts[index]
+            if part.kind == "step" and not part.pinned:
+                self._remove(index)
+                self.dropped += 1
+                self.clipped.add("history")
+            else:
+                index += 1
+
+    def clip_observation(self) -> None:
+        self._shrink("observation", self.fmt.min_observation_tokens, "observation")
+
+    def clip_pinned(self) -> None:
+        self._shrink("context", 8, "context")
+        self._shrink("step", 8, "pinned", pinned=True)
+        for kind, label in (("context", "context"), ("step", "pinned")):
+            while self.over() > 0 and any(p.kind == kind for p in self.parts):
+                self._remove(next(i for i, p in enumerate(self.parts) if p.kind == kind))
+                self.clipped.add(label)
+
+    def clip_admissible(self) -> None:
+        """Keep the longest prefix of the admissible list that fits (counts per action)."""
+        index = next((i for i, p in enumerate(self.parts) if p.kind == "admissible"), None)
+        if index is None:
+            return
+        part = self.parts[index]
+        actions = part.body.split(" | ")
+        room = self.sizes[index] - self.over()
+        keep, spent = 0, self.renderer.count_one(part.head) + 8  # 8: the "(... N more)" note
+        # Each action's own count, taken a chunk at a time: a list of thousands of actions
+        # is only tokenised as far as the room reaches.
+        while keep < len(actions) - 1:
+            chunk = self.renderer.count([f" {a} |" for a in actions[keep:keep + 32]])
+            for cost in chunk:
+                if keep == len(actions) - 1 or spent + cost > room:
+                    break
+                spent += cost
+                keep += 1
+            else:
+                continue
+            break
+        part.body = _some_actions(actions, max(1, keep))
+        self.sizes[index] = self.renderer.count_one(part.text)
+        self.clipped.add("admissible")
+
+    def clip_observation_fully(self) -> None:
+        self._shrink("observation", 1, "observation")
+
+    def clip_goal(self) -> None:
+        self._shrink("goal", 1, "goal")
+
+
+def _some_actions(actions: list[str], keep: int) -> str:
+    shown = " | ".join(actions[:keep])
+    return shown if keep >= len(actions) else f"{shown} | (... {len(actions) - keep} more)"
+
+
+def render(state: State, fmt: PromptFormat | None = None, budget: int | None = None,
+           count_tokens: TokenCounter | None = None, suffix: str = ACTION_TAG) -> str:
+    """The prompt for `state`, ending with `suffix` (`Action:`, so a completion is the action).
+
+    With a `budget` (tokens, usually `prompt_room(max_positions, max_new_tokens)`) and a
+    batched `count_tokens` (`token_counter(tokenizer)`), the prompt fits the budget and keeps
+    the goal, the essentials of the observation and the admissible actions."""
+    return PromptRenderer(fmt, count_tokens).render(state, budget, suffix).text
 
 
 def parse_action(completion: str) -> str | None:
