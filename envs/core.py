@@ -11,6 +11,18 @@ in four hooks; the base class owns everything the contract promises on top:
 and, where the engine can copy itself faster than a replay, the optional
 native snapshot pair `_native_snapshot()` / `_native_restore(state)`.
 
+Two optional, pure declarations feed the diversity tracker (they read the action
+string only, so they stay callable after `close()` and never touch the episode):
+
+    search_query(action) -> str | None               the query when `action` is a search
+    action_template(action) -> str                   `action` with its arguments masked
+
+A family with a search tool overrides `search_query` (searchqa: `<search>q</search>`,
+webshop: `search[q]`); the default says no action is a search. `action_template`
+defaults to `mask_arguments` (quoted strings, numbers, bracket and paren contents);
+a family whose arguments look different overrides it, so that template entropy
+measures the choice of action kind and shape, not of its arguments.
+
 Do not name an attribute `spec`: `gymnasium.Env.spec` is reserved and
 `check_env` reads it. Rewards must stay inside the class's `reward_range`
 (RL checks it); a family with negative rewards declares it.
@@ -24,6 +36,7 @@ that the observation matches.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -44,6 +57,38 @@ MAX_ACTION_CHARS = 2048
 INFO_KEYS = (
     "task_id", "goal", "success", "score", "valid_action", "admissible_actions", "expert_action",
 )
+
+_QUOTED = re.compile(r'"[^"]*"|\'[^\']*\'')
+_NUMBER = re.compile(r"(?<![\w.,#])[-+]?\d+(?:[.,]\d+)*(?![\w#]|[.,]\d)")
+_CLOSING = {"(": ")", "[": "]", "{": "}"}
+
+
+def mask_arguments(action: str) -> str:
+    """The default action template: whitespace collapsed, quoted strings -> `"_"`,
+    standalone numbers -> `#`, and the whole contents of each outermost (...), [...]
+    and {...} -> `_`. `cd(folder='doc')` -> `cd(_)`, `click[Buy Now]` -> `click[_]`,
+    `go to shelf 3` -> `go to shelf #`. An unclosed bracket is kept as text."""
+    text = " ".join(action.split())
+    text = _QUOTED.sub(lambda m: m.group(0)[0] + "_" + m.group(0)[0], text)
+    return _NUMBER.sub("#", _mask_brackets(text))
+
+
+def _mask_brackets(text: str) -> str:
+    out, stack, opened_at = [], [], 0
+    for i, char in enumerate(text):
+        if char in _CLOSING:
+            if not stack:
+                opened_at = i
+            stack.append(_CLOSING[char])
+        elif stack and char == stack[-1]:
+            stack.pop()
+            if not stack:
+                out.append(text[opened_at] + "_" + char)
+        elif not stack:
+            out.append(char)
+    if stack:  # unbalanced: keep the rest as written
+        out.append(text[opened_at:])
+    return "".join(out)
 
 
 @dataclass
@@ -141,6 +186,16 @@ class TextEnv(gym.Env[str, str]):
     def _native_restore(self, state: Any) -> None:
         """Restore a state produced by `_native_snapshot` (must leave `state` reusable)."""
         raise NotImplementedError
+
+    # ------------------------------------------------------------ declarations
+    def search_query(self, action: str) -> str | None:
+        """The query of `action` when it is a search call, else None (the default: the
+        family has no search tool). Pure: reads the action string only."""
+        return None
+
+    def action_template(self, action: str) -> str:
+        """`action` with its arguments masked (default `mask_arguments`). Pure."""
+        return mask_arguments(action)
 
     # ------------------------------------------------------------ API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):

@@ -7,9 +7,17 @@ whitespace). Entropies are in nats. Every function handles empty input, a single
 sample and all-identical samples without NaN: an empty set has no diversity (0.0),
 identical trajectories have entropy 0 and a Vendi score of 1.
 
-`diversity_metrics(groups, successes)` computes the trajectory-level metrics of one
-RL iteration or evaluation at once, under the key names of `METRICS`, which the
-Tracker logs and the report reads.
+Entry points, under the key names of `METRICS` (the contract with the Tracker and
+the report):
+
+    diversity_metrics(groups, successes, ks=pass_k_ladder(group_size),
+                      search_query=env.search_query, template=env.action_template,
+                      goals=[question per group])          # one iteration or evaluation
+    policy_entropy(decisions, temperature)                  # the acting policy's entropy
+    reasoning_action_entropy(pieces_and_entropies)          # planning vs execution tokens
+
+The search metrics live in `search_metrics`, the collapse fit, Cov(log π, A) and
+parameter change in `collapse` (re-exported here).
 """
 from __future__ import annotations
 
@@ -17,35 +25,55 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 from scipy import sparse
 
+from earlyexp.experience.collapse import (  # noqa: F401  (re-exported)
+    LAYER_TYPES, CollapseFit, ParameterChange, fit_collapse, layer_type,
+    logprob_advantage_covariance, logprob_advantage_covariance_stats, parameter_change,
+)
+
 Episode = Sequence[str]
 Group = Sequence[Episode]
+Template = Callable[[str], str]
 
 # key -> (axis label with unit, meaning); the contract between RL / evaluation and the report.
 METRICS: dict[str, tuple[str, str]] = {
     "success": ("success rate (fraction)", "mean episode success"),
+    "policy_entropy": ("entropy (nats)", "entropy of the acting policy: per candidate choice "
+                       "in rank mode, per token (tempered) in generate mode"),
     "entropy": ("token entropy (nats/token)", "mean entropy of generated action tokens"),
     "action_entropy": ("action entropy (nats)", "entropy of the next action at shared states"),
     "first_action_entropy": ("action entropy (nats)", "entropy of the first action per group"),
+    "template_entropy": ("template entropy (nats)", "entropy of actions with arguments masked"),
+    "reasoning_token_entropy": ("token entropy (nats/token)", "tokens before 'Action:'"),
+    "action_token_entropy": ("token entropy (nats/token)", "tokens after 'Action:'"),
+    "reasoning_token_fraction": ("fraction of tokens", "completion tokens before 'Action:'"),
     "unique_trajectory_ratio": ("unique / total", "distinct action sequences per group"),
     "distinct_1": ("distinct / total", "distinct actions over all actions"),
     "distinct_2": ("distinct / total", "distinct action bigrams over all bigrams"),
     "vendi": ("Vendi score (effective # trajectories)", "mean per-group Vendi score"),
-    "unique_query_ratio": ("unique / total", "distinct search queries per group"),
     "search_calls_per_episode": ("calls / episode", "search calls per episode"),
+    "unique_query_ratio": ("unique / total", "distinct search queries per group"),
+    "query_distinct_1": ("distinct / total", "distinct query words over all query words"),
+    "query_distinct_2": ("distinct / total", "distinct query word bigrams over all bigrams"),
+    "query_vendi": ("Vendi score (effective # queries)", "mean per-group Vendi score of queries"),
+    "query_question_overlap": ("fraction of query words", "query words found in the question"),
+    "answer_after_search_rate": ("fraction of episodes",
+                                 "episodes that searched, then ended on a non-search action"),
     "logp_adv_cov": ("covariance (nats)", "Cov(log pi, A) over the tokens of an update"),
+    "logp_adv_cov/top": ("covariance (nats)", "mean of the top-fraction per-token terms"),
 }
+#: The keys `search_metrics.search_metrics` returns (logged when the env declares searches).
+SEARCH_KEYS = ("search_calls_per_episode", "unique_query_ratio", "query_distinct_1",
+               "query_distinct_2", "query_vendi", "query_question_overlap",
+               "answer_after_search_rate")
 # pass@k is logged as f"pass@{k}", the fit as "collapse/<field>", parameter change
 # as "params/changed" and "params/changed/<layer type>".
 
 _SPACE = re.compile(r"\s+")
-_SEARCH_TAG = re.compile(r"<search>(.*?)</search>", re.DOTALL | re.IGNORECASE)
-_SEARCH_BRACKET = re.compile(r"^search\[(.*)\]$", re.DOTALL)
 
 
 def canonical_action(action: str) -> str:
@@ -114,32 +142,113 @@ def sampled_token_entropy(logprobs: Sequence[float] | Sequence[Sequence[float]])
     return -mean_token_entropy(logprobs) if len(logprobs) else 0.0
 
 
-def _float64(x) -> torch.Tensor:
-    x = x.detach() if isinstance(x, torch.Tensor) else torch.as_tensor(x)
-    return x.to(torch.float64)
-
-
-def logprob_advantage_covariance(logprobs, advantages, mask=None) -> float:
-    """Covariance of token log-prob and advantage over the tokens of one update.
-
-        Cov = 1/N Σ_t (log π_t - mean log π)(A_t - mean A),  N = Σ_t m_t
-
-    The driver of entropy dynamics under policy gradient: a positive covariance
-    (confident tokens get positive advantage) lowers the entropy. `logprobs` [B, T];
-    `advantages` [B, T] or per sequence [B] (broadcast over tokens); `mask` [B, T].
-    0.0 for fewer than two tokens.
-    """
-    lp, adv = _float64(logprobs), _float64(advantages)
-    if adv.dim() == lp.dim() - 1:
-        adv = adv.unsqueeze(-1)
-    adv = adv.to(lp.device).expand_as(lp)
-    m = torch.ones_like(lp) if mask is None else _float64(mask).to(lp.device).expand_as(lp)
-    n = float(m.sum())
-    if n < 2:
+def _categorical_entropy(scores: Sequence[float], temperature: float) -> float:
+    """H(softmax(scores / T)) in nats; 0 for T <= 0 (the argmax is a deterministic choice)."""
+    if temperature <= 0 or len(scores) < 2:
         return 0.0
-    lp_c = lp - (lp * m).sum() / n
-    adv_c = adv - (adv * m).sum() / n
-    return float((m * lp_c * adv_c).sum() / n)
+    logp = torch.log_softmax(torch.as_tensor(scores, dtype=torch.float64) / temperature, 0)
+    return float(-(logp.exp() * logp).sum())
+
+
+def policy_entropy(decisions: Iterable, temperature: float) -> dict[str, float]:
+    """Entropy of the policy that acted, from the `Decision`s it returned (nats).
+
+    Rank mode (a decision with `scores`): the policy is the categorical
+    softmax(scores / T) over the candidates, and its entropy is taken from
+    `decision.entropies[0]` or recomputed from the scores. Generate mode: the
+    per-token entropies of the tempered next-token distribution (`decision.entropies`),
+    or, where the backend gave none, the Monte-Carlo estimate -log p(x_t) of the sampled
+    tokens (unbiased when `logprobs` are tempered, as the Policy contract says; skipped
+    at T = 0, where greedy tokens estimate nothing). At T = 0 the acting policy is
+    deterministic: its entropy is 0.
+
+    Returns `policy_entropy/choice` (mean over ranked decisions) and/or
+    `policy_entropy/token` (mean over generated tokens), whichever occurred, and
+    `policy_entropy`: the choice entropy where any decision was ranked, else the token one.
+    """
+    choices, tokens = [], []
+    for d in decisions:
+        given = list(getattr(d, "entropies", None) or [])
+        if getattr(d, "scores", None):
+            choices.append(given[0] if given else _categorical_entropy(d.scores, temperature))
+        elif temperature <= 0:
+            tokens += [0.0] * len(d.token_ids or d.logprobs)
+        elif given:
+            tokens += [float(h) for h in given]
+        else:
+            tokens += [-float(lp) for lp in d.logprobs]
+    out = {}
+    if choices:
+        out["policy_entropy/choice"] = _mean(choices)
+    if tokens:
+        out["policy_entropy/token"] = _mean(tokens)
+    if out:
+        out["policy_entropy"] = out.get("policy_entropy/choice", out.get("policy_entropy/token"))
+    return out
+
+
+ACTION_MARKER = "Action:"   # agents.prompts.ACTION_TAG: a completion's action follows it
+
+
+def token_pieces(tokenizer, token_ids: Sequence[int]) -> list[str]:
+    """The text each token adds to the decoded completion, in order; their concatenation
+    is exactly the decoded text. Piece i ends where the decoding of the first i + 1
+    tokens ends, which stays right for byte-level BPE and SentencePiece alike."""
+    ids = list(token_ids)
+    full = tokenizer.decode(ids, skip_special_tokens=True)
+    pieces, start = [], 0
+    for i in range(len(ids)):
+        end = len(full) if i == len(ids) - 1 else min(
+            len(full), len(tokenizer.decode(ids[:i + 1], skip_special_tokens=True)))
+        pieces.append(full[start:max(start, end)])
+        start = max(start, end)
+    return pieces
+
+
+def split_at_action(pieces: Sequence[str], values: Sequence[float],
+                    marker: str = ACTION_MARKER) -> tuple[list[float], list[float]]:
+    """Split per-token `values` into (reasoning, action) at the last `marker`.
+
+    Token i covers characters [o_i, o_i + len(piece_i)) of "".join(pieces). An action
+    token starts at or after the end of the last marker; every earlier token (the
+    reasoning and the marker itself) is a reasoning token. Without a marker the whole
+    completion is the action (the prompt asked for the action directly)."""
+    if len(pieces) != len(values):
+        raise ValueError(f"need one value per token piece, got {len(values)} values for "
+                         f"{len(pieces)} pieces")
+    text = "".join(pieces)
+    cut = text.rfind(marker)
+    if cut < 0:
+        return [], [float(v) for v in values]
+    action_starts, reasoning, action, offset = cut + len(marker), [], [], 0
+    for piece, value in zip(pieces, values):
+        (action if offset >= action_starts else reasoning).append(float(value))
+        offset += len(piece)
+    return reasoning, action
+
+
+def reasoning_action_entropy(completions: Iterable[tuple[Sequence[str], Sequence[float]]],
+                             marker: str = ACTION_MARKER) -> dict[str, float]:
+    """Token entropy of planning vs execution over many completions.
+
+    `completions`: (token pieces, per-token entropies) per completion (`token_pieces`
+    turns ids into pieces). Returns the token-weighted means `reasoning_token_entropy`
+    (tokens up to and including the last `marker`) and `action_token_entropy` (tokens
+    after it), and `reasoning_token_fraction`; a part no completion had is left out.
+    """
+    reasoning, action = [], []
+    for pieces, values in completions:
+        r, a = split_at_action(pieces, values, marker)
+        reasoning += r
+        action += a
+    out = {}
+    if reasoning:
+        out["reasoning_token_entropy"] = _mean(reasoning)
+    if action:
+        out["action_token_entropy"] = _mean(action)
+    if reasoning or action:
+        out["reasoning_token_fraction"] = len(reasoning) / (len(reasoning) + len(action))
+    return out
 
 
 # --- action and trajectory level ----------------------------------------------
@@ -172,6 +281,16 @@ def shared_state_action_entropy(group: Group, min_visits: int = 2) -> float:
 def first_action_entropy(group: Group) -> float:
     """Entropy of the first actions of a group's rollouts (the root of its prefix tree)."""
     return action_entropy([episode[0] for episode in group if len(episode)])
+
+
+def template_entropy(actions: Sequence[str], template: Template | None = None) -> float:
+    """Entropy of the empirical distribution of action templates, H = -Σ_τ p̂(τ) log p̂(τ),
+    τ = canonical(template(a)). `template` is the family's `action_template` (default
+    `earlyexp.envs.core.mask_arguments`): token entropy can stay high while every
+    action follows one template, and this is what shows it."""
+    if template is None:
+        from earlyexp.envs.core import mask_arguments as template
+    return _entropy_of_counts(Counter(canonical_action(template(a)) for a in actions).values())
 
 
 def unique_trajectory_ratio(group: Group) -> float:
@@ -328,42 +447,38 @@ def mean_pass_at_k(successes: Sequence[Sequence[bool]] | Mapping[str, Sequence[b
     return _mean([pass_at_k(len(s), int(sum(bool(x) for x in s)), k) for s in per_task])
 
 
-# --- search environments ----------------------------------------------------------
-def search_queries(action: str) -> list[str]:
-    """Canonical queries of the search calls in an action: `<search>q</search>` (any
-    number of them) or WebShop's `search[q]`."""
-    text = action.strip()
-    found = _SEARCH_TAG.findall(text) or _SEARCH_BRACKET.findall(text)
-    return [canonical_action(q) for q in found]
-
-
-def unique_query_ratio(group: Group) -> float:
-    """|distinct queries| / |search calls| over a group's episodes (0.0 without searches)."""
-    queries = [q for episode in group for a in episode for q in search_queries(a)]
-    return len(set(queries)) / len(queries) if queries else 0.0
-
-
-def search_calls_per_episode(episodes: Sequence[Episode]) -> float:
-    """Mean number of search calls per episode (0.0 for no episodes)."""
-    return _mean([sum(len(search_queries(a)) for a in e) for e in episodes])
+def pass_k_ladder(samples: int, cap: int | None = None) -> list[int]:
+    """k = 1, 2, 4, ... up to min(samples, cap), ending at that limit itself: the ks of
+    pass@k for groups of `samples` rollouts (RL: the group size; evaluation: samples
+    per task, capped at 16). `pass_k_ladder(6) == [1, 2, 4, 6]`; [] for no samples."""
+    limit = samples if cap is None else min(samples, cap)
+    ks = [2 ** i for i in range(max(0, limit).bit_length()) if 2 ** i <= limit]
+    return ks + [limit] if ks and ks[-1] != limit else ks
 
 
 # --- all at once -----------------------------------------------------------------
 def diversity_metrics(groups: Sequence[Group], successes: Sequence[Sequence[bool]] | None = None,
-                      ks: Sequence[int] = (), token_entropies=None, search: bool = False,
+                      ks: Sequence[int] = (), token_entropies=None,
+                      search_query: Callable[[str], str | None] | None = None,
+                      goals: Sequence[str | None] | None = None,
+                      template: Template | None = None,
                       embed: Callable[[list[str]], np.ndarray] | None = None,
                       unit: str = "action") -> dict[str, float]:
     """Every trajectory-level metric of one iteration or evaluation, keyed as in `METRICS`.
 
     Group-level metrics (`action_entropy`, `first_action_entropy`,
-    `unique_trajectory_ratio`, `vendi`, `unique_query_ratio`) are computed per group
-    and averaged over the non-empty groups; `distinct_1/2` and
-    `search_calls_per_episode` pool all episodes. With `successes` (flags parallel to
-    `groups`): `success` and `pass@k` for each k in `ks`. With `token_entropies`
-    (anything `mean_token_entropy` takes): `entropy`. With `search`: the search metrics.
-    `unit="word"` makes distinct-n and the Vendi n-grams word-level (free-text actions).
+    `unique_trajectory_ratio`, `vendi`) are computed per group and averaged over the
+    non-empty groups; `distinct_1/2` and `template_entropy` pool all episodes.
+    With `successes` (flags parallel to `groups`): `success` and `pass@k` for each k in
+    `ks` (`pass_k_ladder(group size)`). With `token_entropies` (anything
+    `mean_token_entropy` takes): `entropy`. With `search_query` (the env's
+    `search_query`): every key of `SEARCH_KEYS`, `query_question_overlap` needing `goals`
+    (one question per group). `template` is the env's `action_template` (default
+    `mask_arguments`). `unit="word"` makes distinct-n and the Vendi n-grams word-level
+    (free-text actions).
     """
-    groups = [g for g in groups if len(g)]
+    keep = [i for i, g in enumerate(groups) if len(g)]
+    groups = [groups[i] for i in keep]
     episodes = [e for g in groups for e in g]
     out = {
         "action_entropy": _mean([shared_state_action_entropy(g) for g in groups]),
@@ -372,6 +487,7 @@ def diversity_metrics(groups: Sequence[Group], successes: Sequence[Sequence[bool
         "distinct_1": distinct_n(episodes, 1, unit),
         "distinct_2": distinct_n(episodes, 2, unit),
         "vendi": _mean([vendi_score(g, embed=embed, unit=unit) for g in groups]),
+        "template_entropy": template_entropy([a for e in episodes for a in e], template),
     }
     if successes is not None:
         flags = [s for s in successes if len(s)]
@@ -382,132 +498,8 @@ def diversity_metrics(groups: Sequence[Group], successes: Sequence[Sequence[bool
             out[f"pass@{k}"] = mean_pass_at_k(flags, k)
     if token_entropies is not None:
         out["entropy"] = mean_token_entropy(token_entropies)
-    if search:
-        with_queries = [g for g in groups if any(search_queries(a) for e in g for a in e)]
-        out["unique_query_ratio"] = _mean([unique_query_ratio(g) for g in with_queries])
-        out["search_calls_per_episode"] = search_calls_per_episode(episodes)
+    if search_query is not None:
+        from earlyexp.experience.search_metrics import search_metrics
+        out.update(search_metrics(groups, search_query,
+                                  None if goals is None else [goals[i] for i in keep]))
     return out
-
-
-# --- the collapse fit ---------------------------------------------------------------
-@dataclass
-class CollapseFit:
-    """R = -a·exp(H) + b fitted to (entropy H, success R) points; `ok` False says why not."""
-
-    ok: bool
-    n: int
-    a: float | None = None
-    b: float | None = None
-    ceiling: float | None = None   # b - a: the success predicted when entropy is exhausted
-    rmse: float | None = None
-    r2: float | None = None
-    reason: str | None = None
-
-    def predict(self, entropy):
-        """R̂(H) = -a·exp(H) + b."""
-        if not self.ok:
-            raise ValueError(f"no fit to predict with: {self.reason}")
-        return -self.a * np.exp(np.asarray(entropy, dtype=np.float64)) + self.b
-
-    def to_metrics(self) -> dict[str, float]:
-        """The fit as loggable scalars `collapse/{a,b,ceiling,rmse,r2,n}` (empty if not ok)."""
-        if not self.ok:
-            return {}
-        return {f"collapse/{k}": float(v) for k, v in asdict(self).items()
-                if k in ("a", "b", "ceiling", "rmse", "r2", "n")}
-
-
-def fit_collapse(entropies: Sequence[float], successes: Sequence[float]) -> CollapseFit:
-    """Least-squares fit of R = -a·exp(H) + b (Cui et al., 2025) over a run's points.
-
-    R is linear in x = exp(H), so ordinary least squares on x gives a and b exactly:
-        slope = Σ (x - x̄)(R - R̄) / Σ (x - x̄)²,  a = -slope,  b = R̄ - slope·x̄,
-        ceiling = b - a (H -> 0),  RMSE = sqrt(mean (R - R̂)²),  R² = 1 - SS_res / SS_tot
-    (R² = 1 when every R is equal and fitted exactly). Non-finite points are dropped;
-    with fewer than 3 points or no spread in H the result says so instead of fitting.
-    """
-    h = np.asarray(entropies, dtype=np.float64).ravel()
-    r = np.asarray(successes, dtype=np.float64).ravel()
-    if h.shape != r.shape:
-        raise ValueError(f"need one success per entropy, got {h.size} entropies and "
-                         f"{r.size} successes")
-    keep = np.isfinite(h) & np.isfinite(r)
-    h, r = h[keep], r[keep]
-    if h.size < 3:
-        return CollapseFit(False, int(h.size), reason=f"needs at least 3 (entropy, success) "
-                                                      f"points, got {h.size}")
-    x = np.exp(h)
-    sxx = float(((x - x.mean()) ** 2).sum())
-    if sxx <= 1e-12 * max(1.0, float((x ** 2).sum())):
-        return CollapseFit(False, int(h.size), reason=f"entropy does not vary (all {h[0]:.4g} "
-                                                      "nats), so a and b are not identifiable")
-    slope = float(((x - x.mean()) * (r - r.mean())).sum()) / sxx
-    a, b = -slope, float(r.mean()) - slope * float(x.mean())
-    resid = r - (b + slope * x)
-    ss_res, ss_tot = float((resid ** 2).sum()), float(((r - r.mean()) ** 2).sum())
-    r2 = 1.0 - ss_res / ss_tot if ss_tot > 1e-24 * max(1.0, float((r ** 2).sum())) else 1.0
-    return CollapseFit(True, int(h.size), a, b, b - a, math.sqrt(ss_res / h.size), r2)
-
-
-# --- parameters an RL run changed ------------------------------------------------------
-LAYER_TYPES = ("embedding", "attention", "mlp", "norm", "head", "other")
-_LAYER_PATTERNS = (  # first match wins; Llama-style names (also under peft/DDP prefixes)
-    ("embedding", re.compile(r"embed_tokens|wte|wpe|embed_positions|\.embeddings?\.")),
-    ("norm", re.compile(r"norm|\.ln_")),
-    ("attention", re.compile(r"self_attn|attention|\.attn\.|[qkvo]_proj")),
-    ("mlp", re.compile(r"\.mlp\.|gate_proj|up_proj|down_proj|feed_forward|\.ffn?\.")),
-    ("head", re.compile(r"lm_head|v_head|value_head|score|(^|\.)head\.")),
-)
-
-
-def layer_type(name: str) -> str:
-    """Layer type of a parameter name: embedding, attention, mlp, norm, head or other."""
-    return next((kind for kind, pattern in _LAYER_PATTERNS if pattern.search(name)), "other")
-
-
-@dataclass
-class ParameterChange:
-    """How many parameter entries changed: overall and per layer type."""
-
-    changed: int
-    total: int
-    by_type: dict[str, tuple[int, int]]   # type -> (changed, total)
-
-    @property
-    def fraction(self) -> float:
-        return self.changed / self.total if self.total else 0.0
-
-    def to_metrics(self) -> dict[str, float]:
-        """`params/changed` and `params/changed/<type>` as fractions in [0, 1]."""
-        out = {"params/changed": self.fraction}
-        out.update({f"params/changed/{k}": c / t for k, (c, t) in self.by_type.items() if t})
-        return out
-
-
-def parameter_change(before: Mapping[str, torch.Tensor], after: Mapping[str, torch.Tensor],
-                     rtol: float = 1e-5, atol: float = 1e-8) -> ParameterChange:
-    """Count entries with |after - before| > atol + rtol·|before| (torch.isclose's rule).
-
-    Both state dicts must hold the same names and shapes (compare the warm-start
-    checkpoint with the RL checkpoint of the same model; floating-point entries only).
-    """
-    missing, extra = sorted(set(before) - set(after)), sorted(set(after) - set(before))
-    if missing or extra:
-        raise ValueError(f"state dicts differ in names: only before {missing[:5]}, only after "
-                         f"{extra[:5]}; compare checkpoints of the same architecture")
-    by_type = {kind: [0, 0] for kind in LAYER_TYPES}
-    for name, b in before.items():
-        a = after[name]
-        if not torch.is_floating_point(b):
-            continue
-        if a.shape != b.shape:
-            raise ValueError(f"parameter {name!r} has shape {tuple(b.shape)} before and "
-                             f"{tuple(a.shape)} after")
-        b32, a32 = b.detach().float(), a.detach().to(b.device).float()
-        changed = int(((a32 - b32).abs() > atol + rtol * b32.abs()).sum())
-        counts = by_type[layer_type(name)]
-        counts[0] += changed
-        counts[1] += b.numel()
-    total = sum(t for _, t in by_type.values())
-    return ParameterChange(sum(c for c, _ in by_type.values()), total,
-                           {k: (c, t) for k, (c, t) in by_type.items() if t})

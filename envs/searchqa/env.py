@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from earlyexp.envs.core import MAX_OBSERVATION_CHARS, Outcome, Status, TextEnv
 from earlyexp.envs.searchqa import data
+from earlyexp.envs.searchqa import actions
 from earlyexp.envs.searchqa.actions import USAGE, Action, parse_action
 from earlyexp.envs.searchqa.expert import expert_action
 from earlyexp.envs.searchqa.metrics import best_exact_match, best_f1
@@ -180,6 +181,12 @@ class SearchQAEnv(TextEnv):
             extra={"searches_used": used, "searches_left": self.max_searches - used,
                    "hops": len(question.hops), "question_kind": question.kind},
         )
+
+    def search_query(self, action: str) -> str | None:
+        return actions.search_query(action)
+
+    def action_template(self, action: str) -> str:
+        return actions.action_template(action)
 
     def _native_snapshot(self) -> tuple[Question, _EpisodeState]:
         return self._require_question(), self._state

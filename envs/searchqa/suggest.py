@@ -33,10 +33,10 @@ def suggested_actions(question: Question, searched: Iterable[str], passages: lis
                       expert: str | None, limit: int = 24) -> list[str]:
     """Up to `limit` distinct actions plus the expert's, sorted; `passages` latest first."""
     searched = set(searched)
-    quoted, named = _QUOTED.findall(question.question), _names(question.question)
+    quoted, named = _QUOTED.findall(question.question), names_in(question.question)
     searches, answers = [question.question, *quoted, *named], [*quoted, *named]
     for passage in passages:
-        names = _names(passage.text)
+        names = names_in(passage.text)
         searches += [passage.title, *names]
         answers += [passage.title, *names, *_NUMBER.findall(passage.text)]
     # Half the menu each, so that neither kind crowds the other out.
@@ -47,7 +47,7 @@ def suggested_actions(question: Question, searched: Iterable[str], passages: lis
     return sorted(menu)
 
 
-def _names(text: str) -> list[str]:
+def names_in(text: str) -> list[str]:
     """Capitalised spans of `text`, without a leading sentence word ("Who", "The"...)."""
     names = []
     for span in _CAPITALISED.findall(text):

@@ -111,6 +111,13 @@ class WebShopEnv(TextEnv):
             return [f"search[{q}]" for q in dict.fromkeys(queries)]
         return [f"click[{label}]" for label in self.page_view().clickables]
 
+    def search_query(self, action: str) -> str | None:
+        """The query of `search[query]` (whitespace collapsed), else None."""
+        match = engine.ACTION_PATTERN.fullmatch(action.strip())
+        if match is None or match.group(1).lower() != "search":
+            return None
+        return " ".join(match.group(2).split()) or None
+
     def _native_snapshot(self) -> tuple[str, engine.Session]:
         return self._task.task_id, self._session.copy()
 

@@ -250,6 +250,30 @@ def test_action_parsing(raw, expected):
         assert isinstance(parsed, str) and expected in parsed
 
 
+def test_declared_search_query_and_template(small_env):
+    """The tracker's declarations: what a search asks, and an action's shape."""
+    assert small_env.search_query("<think>x</think> <search> Ada   Lovelace </search>") == \
+        "Ada Lovelace"
+    for not_a_search in ("<answer>Ada</answer>", "search[Ada]", "<search></search>",
+                         "<search>a</search><search>b</search>", ""):
+        assert small_env.search_query(not_a_search) is None
+    cases = {
+        "<search>Khailthias Bylmiand born</search>": "<search>_ born</search>",
+        "<search>In which city was Khailthias Bylmiand born?</search>":
+            "<search>In which city was _ born?</search>",
+        '<search>In what year was the symphony "The Last Candle" composed?</search>':
+            '<search>In what year was the symphony "_" composed?</search>',
+        "<search>born in 1887</search>": "<search>born in #</search>",
+        "<think>two hops</think><answer>Paris</answer>": "<think>_</think><answer>_</answer>",
+        "no block at all (3 words)": "no block at all (_)",   # malformed: the core default
+    }
+    assert {a: small_env.action_template(a) for a in cases} == cases
+    # every question's own expert search masks to a template without its names
+    obs, info = small_env.reset(seed=0, options={"task_id": small_env.tasks("train")[0]})
+    query = small_env.search_query(info["expert_action"])
+    assert query and small_env.action_template(info["expert_action"]).count("_") >= 1
+
+
 def test_search_budget_and_truncation():
     env = envs.make("searchqa", **SMOKE, max_searches=2, max_steps=4)
     obs, info = env.reset(seed=0, options={"task_id": env.tasks("ood")[0]})

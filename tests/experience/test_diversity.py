@@ -164,30 +164,101 @@ def test_pass_at_k_is_stable_and_checks_its_input():
         d.pass_at_k(4, 5, 1)
 
 
-# --- search ---------------------------------------------------------------------
-def test_search_metrics():
-    assert d.search_queries("<think>x</think><search> Foo  Bar</search>") == ["foo bar"]
-    assert d.search_queries("search[Red Shoes]") == ["red shoes"]
-    assert d.search_queries("click[buy now]") == [] and d.search_queries("<answer>a</answer>") == []
-    group = [["<search>a</search>", "<answer>x</answer>"],
-             ["<search>A</search>", "<search>b</search>"]]
-    assert d.unique_query_ratio(group) == pytest.approx(2 / 3)
-    assert d.search_calls_per_episode(group) == pytest.approx(1.5)
-    assert d.unique_query_ratio([["<answer>x</answer>"]]) == 0.0
-    assert d.search_calls_per_episode([]) == 0.0
+# --- pass@k ladder, templates, acting-policy entropy, planning vs execution ---------------
+def test_pass_k_ladder_doubles_up_to_the_group_size():
+    assert d.pass_k_ladder(4) == [1, 2, 4] and d.pass_k_ladder(6) == [1, 2, 4, 6]
+    assert d.pass_k_ladder(32, cap=16) == [1, 2, 4, 8, 16] and d.pass_k_ladder(3, 16) == [1, 2, 3]
+    assert d.pass_k_ladder(1) == [1] and d.pass_k_ladder(0) == []
 
 
+def test_template_entropy_masks_arguments():
+    actions = ["cd(folder='a')", "CD(folder='b')", "ls()", "go to shelf 3", "go to  shelf 14"]
+    # templates: cd(_) x2, ls(_) x1, "go to shelf #" x2 -- while every action differs
+    assert d.template_entropy(actions) == pytest.approx(H(0.4, 0.2, 0.4))
+    assert d.action_entropy(actions) == pytest.approx(math.log(5))
+    assert d.template_entropy(["click[Buy Now]", "click[B07X]", "search[red shoes 10]"]) == \
+        pytest.approx(H(2 / 3, 1 / 3))
+    assert d.template_entropy(actions, template=lambda a: "same") == 0.0
+    assert d.template_entropy([]) == 0.0
+
+
+def test_policy_entropy_of_ranked_and_generated_decisions():
+    from types import SimpleNamespace as Decision
+
+    ln3 = math.log(3)
+    ranked = Decision(scores=[0.0, 2 * ln3], entropies=[], logprobs=[-0.1], token_ids=[])
+    given = Decision(scores=[0.0, 1.0], entropies=[0.3], logprobs=[-0.1], token_ids=[])
+    out = d.policy_entropy([ranked, given], temperature=2.0)  # softmax((0, ln 3)) = (1/4, 3/4)
+    assert out["policy_entropy/choice"] == pytest.approx((H(0.25, 0.75) + 0.3) / 2)
+    assert out["policy_entropy"] == out["policy_entropy/choice"]
+    assert d.policy_entropy([ranked], temperature=0.0)["policy_entropy"] == 0.0  # argmax
+    exact = Decision(scores=None, entropies=[1.0, 2.0], logprobs=[-5.0, -5.0], token_ids=[7, 8])
+    sampled = Decision(scores=None, logprobs=[-1.0, -3.0], token_ids=[7, 8])  # no entropies
+    out = d.policy_entropy([exact, sampled], temperature=1.0)
+    assert out == {"policy_entropy/token": pytest.approx(1.75),
+                   "policy_entropy": pytest.approx(1.75)}
+    mixed = d.policy_entropy([ranked, exact], temperature=2.0)
+    assert mixed["policy_entropy"] == mixed["policy_entropy/choice"] == pytest.approx(
+        H(0.25, 0.75)) and mixed["policy_entropy/token"] == pytest.approx(1.5)
+    assert d.policy_entropy([sampled], temperature=0.0)["policy_entropy"] == 0.0
+    assert d.policy_entropy([], temperature=1.0) == {}
+
+
+def test_split_at_action_by_hand():
+    pieces = ["I", " think", ". Act", "ion:", " go", " north"]
+    assert d.split_at_action(pieces, [1, 2, 3, 4, 5, 6]) == ([1, 2, 3, 4], [5, 6])
+    assert d.split_at_action(["go", " north"], [1, 2]) == ([], [1.0, 2.0])  # no reasoning
+    twice = ["Action:", " a", " Action:", " b"]   # the last marker counts
+    assert d.split_at_action(twice, [1, 2, 3, 4]) == ([1, 2, 3], [4])
+    out = d.reasoning_action_entropy([(pieces, [1, 2, 3, 4, 5, 6]), (["go"], [9])])
+    assert out == {"reasoning_token_entropy": pytest.approx(2.5),
+                   "action_token_entropy": pytest.approx((5 + 6 + 9) / 3),
+                   "reasoning_token_fraction": pytest.approx(4 / 7)}
+    assert d.reasoning_action_entropy([]) == {}
+    with pytest.raises(ValueError, match="one value per token"):
+        d.split_at_action(pieces, [1.0])
+
+
+def test_reasoning_split_with_a_real_tokenizer_matches_its_offsets():
+    from earlyexp.agents.tiny_model import train_tokenizer
+
+    text = "The key opens the chest, so take it first. Action: take brass key"
+    tokenizer = train_tokenizer([text, "open the chest", "Action: go north"] * 20, 320)
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    pieces = d.token_pieces(tokenizer, ids)
+    assert "".join(pieces) == text and len(pieces) == len(ids)
+    # reference: the tokenizer's own character offsets of each token in the text
+    spans = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    action_from = text.rindex("Action:") + len("Action:")
+    values = list(np.arange(len(ids), dtype=float))
+    expected_action = [v for v, (start, _) in zip(values, spans["offset_mapping"])
+                       if start >= action_from]
+    reasoning, action = d.split_at_action(pieces, values)
+    assert action == expected_action and len(reasoning) + len(action) == len(ids)
+    assert 0 < len(action) < len(ids)
+
+
+# --- all at once -----------------------------------------------------------------
 def test_diversity_metrics_collects_everything_without_nan():
+    from earlyexp.envs.searchqa.actions import search_query
+
     groups = [[["a", "b"], ["a", "c"]], [["x"], ["x"]]]
     out = d.diversity_metrics(groups, [[True, False], [False, False]], ks=(1, 2),
-                              token_entropies=[0.5, 1.5], search=True)
+                              token_entropies=[0.5, 1.5], search_query=search_query)
     assert out["unique_trajectory_ratio"] == pytest.approx((1.0 + 0.5) / 2)
     assert out["vendi"] == pytest.approx((d.vendi_score(groups[0]) + 1.0) / 2)
     assert out["success"] == 0.25 and out["pass@1"] == 0.25 and out["pass@2"] == 0.5
     assert out["entropy"] == 1.0 and out["search_calls_per_episode"] == 0.0
+    assert out["template_entropy"] == pytest.approx(d.action_entropy(["a", "b", "a", "c", "x",
+                                                                      "x"]))
     assert set(out) - {"pass@1", "pass@2"} <= set(d.METRICS)
-    empty = d.diversity_metrics([[], []], [[], []], ks=(1,), token_entropies=[], search=True)
-    assert all(v == 0.0 for v in empty.values())
+    assert set(d.SEARCH_KEYS) - {"query_question_overlap"} <= set(out)
+    assert "query_question_overlap" not in out  # needs the questions
+    empty = d.diversity_metrics([[], []], [[], []], ks=(1,), token_entropies=[],
+                                search_query=search_query, goals=["q", "r"])
+    assert all(v == 0.0 for v in empty.values()) and set(d.SEARCH_KEYS) <= set(empty)
+    no_search = d.diversity_metrics(groups)
+    assert not set(d.SEARCH_KEYS) & set(no_search)  # the env declared no searches
     words = d.diversity_metrics([[["<search>red shoes</search>"], ["<search>red boots</search>"]]],
                                 unit="word")
     assert words["distinct_1"] == pytest.approx(3 / 4)  # <search>red, shoes</search>, ...
@@ -195,60 +266,3 @@ def test_diversity_metrics_collects_everything_without_nan():
     assert identical["vendi"] == 1.0 and identical["action_entropy"] == 0.0
     with pytest.raises(ValueError, match="parallel"):
         d.diversity_metrics(groups, [[True]])
-
-
-# --- the collapse fit ---------------------------------------------------------------
-def test_fit_recovers_known_a_and_b():
-    h = np.linspace(0.1, 2.0, 12)
-    fit = d.fit_collapse(h, -0.05 * np.exp(h) + 0.9)
-    assert fit.ok and fit.n == 12
-    assert fit.a == pytest.approx(0.05) and fit.b == pytest.approx(0.9)
-    assert fit.ceiling == pytest.approx(0.85)
-    assert fit.rmse == pytest.approx(0.0, abs=1e-12) and fit.r2 == pytest.approx(1.0)
-    fields = ("a", "b", "ceiling", "rmse", "r2", "n")
-    assert set(fit.to_metrics()) == {f"collapse/{k}" for k in fields}
-    noisy_r = -0.05 * np.exp(h) + 0.9 + np.random.default_rng(0).normal(0, 0.01, h.size)
-    noisy = d.fit_collapse(np.append(h, np.nan), np.append(noisy_r, 0.5))  # NaN point dropped
-    slope, intercept = np.polyfit(np.exp(h), noisy_r, 1)
-    assert noisy.n == 12
-    assert noisy.a == pytest.approx(-slope) and noisy.b == pytest.approx(intercept)
-    assert 0 < noisy.rmse < 0.02 and 0.5 < noisy.r2 < 1
-    assert noisy.predict([0.0])[0] == pytest.approx(noisy.ceiling)
-
-
-def test_fit_says_why_it_does_not_fit():
-    few = d.fit_collapse([0.5, 0.7], [0.1, 0.2])
-    assert not few.ok and "at least 3" in few.reason and few.to_metrics() == {}
-    flat = d.fit_collapse([0.3, 0.3, 0.3], [0.1, 0.2, 0.3])
-    assert not flat.ok and "does not vary" in flat.reason
-    with pytest.raises(ValueError, match="no fit"):
-        flat.predict(0.0)
-    assert d.fit_collapse([0.1, 0.2, 0.3], [0.4, 0.4, 0.4]).r2 == 1.0
-
-
-# --- parameters changed ----------------------------------------------------------------
-def test_parameter_change_on_a_small_llama():
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=32, hidden_size=8, intermediate_size=16,
-                                         num_hidden_layers=1, num_attention_heads=2,
-                                         num_key_value_heads=2, tie_word_embeddings=False))
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    sizes = {k: v.numel() for k, v in before.items()}
-    with torch.no_grad():
-        model.model.embed_tokens.weight[0] += 1.0                     # 8 entries
-        model.model.layers[0].self_attn.q_proj.weight[:2] += 0.1      # 16 entries
-        model.model.layers[0].mlp.up_proj.weight.mul_(1 + 1e-7)       # within tolerance
-        model.lm_head.weight[:, 0] -= 0.5                             # 32 entries
-    change = d.parameter_change(before, model.state_dict())
-    assert change.total == sum(sizes.values()) and change.changed == 8 + 16 + 32
-    assert change.by_type["embedding"] == (8, 32 * 8)
-    assert change.by_type["attention"][0] == 16 and change.by_type["mlp"][0] == 0
-    assert change.by_type["norm"] == (0, 3 * 8) and change.by_type["head"] == (32, 32 * 8)
-    metrics = change.to_metrics()
-    assert metrics["params/changed"] == pytest.approx(56 / change.total)
-    assert metrics["params/changed/head"] == pytest.approx(1 / 8)
-    assert d.parameter_change(before, before).changed == 0
-    with pytest.raises(ValueError, match="only before"):
-        d.parameter_change(before, {k: v for k, v in before.items() if "norm" not in k})
