@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -131,7 +131,23 @@ def _init_worker(cfg: CollectConfig, env_spec) -> _WorkerState:
 def _run_job(state: _WorkerState, job: tuple[str, int]) -> TaskResult:
     task_id, seed = job
     rng = random.Random(f"{task_id}@{seed}")  # alternatives independent of scheduling
-    return collect_task(state.env, task_id, seed, state.k, state.sampler, rng)
+    result = collect_task(state.env, task_id, seed, state.k, state.sampler, rng)
+    return _unless_expert_gave_up(result, state.env.max_steps)
+
+
+def _unless_expert_gave_up(result: TaskResult, max_steps: int) -> TaskResult:
+    """An expert that stopped offering actions before the episode ended (the env rejected
+    its action, and an expert never repeats a rejected action) is an expert failure: the
+    task is stored with that error and without transitions, so no dataset learns from it."""
+    trajectory = result.trajectory
+    last = next((t for t in reversed(result.transitions) if t.is_expert), None)
+    ended = (trajectory.success or (last is not None and last.terminated)
+             or len(trajectory.steps) >= max_steps)
+    if ended:
+        return result
+    error = (f"expert failure: the expert gave up after {len(trajectory.steps)} steps "
+             "(the environment rejected its action)")
+    return TaskResult(replace(trajectory, error=error))
 
 
 # --- orchestration -------------------------------------------------------------
@@ -167,6 +183,7 @@ def collect(cfg: CollectConfig, on_result: Callable[[int, int], None] | None = N
         for done, (job, result) in enumerate(pool.imap_unordered(todo), start=1):
             if isinstance(result, JobFailure):
                 result = _failed_result(cfg, job, result)
+            if result.trajectory.error:
                 failures.append({"task": task_key(*job), "error": result.trajectory.error})
             writer.add(result)
             trajectories += 1

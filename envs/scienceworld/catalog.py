@@ -37,6 +37,8 @@ TASK_NAMES = tuple(TOPIC_OF_TASK)
 TOPICS = tuple(dict.fromkeys(TOPIC_OF_TASK.values()))
 # Bump when the format of cached files or the way they are computed changes.
 CACHE_FORMAT = 1
+# The splits file alone: 2 added the ids left out as unsolved.
+SPLITS_FORMAT = 2
 
 
 def task_id_of(task_name: str, variation: int) -> str:
@@ -77,6 +79,8 @@ class SplitConfig:
     ood_topics: tuple[str, ...] = DEFAULT_OOD_TOPICS
     variations_per_task: int | None = None
     seed: int = 0
+    #: Task ids left out: their gold path was verified not to solve the task (verified.py).
+    unsolved: frozenset[str] = frozenset()
 
     def __post_init__(self):
         unknown = [t for t in self.task_names if t not in TOPIC_OF_TASK]
@@ -90,25 +94,30 @@ class SplitConfig:
                 f"variations_per_task must be at least 1 or None (all), got {self.variations_per_task}")
 
     def key(self) -> str:
-        return parameters_key({"kind": "splits", "format": CACHE_FORMAT,
-                               "scienceworld": SCIENCEWORLD_VERSION, **asdict(self)})
+        return parameters_key({"kind": "splits", "format": CACHE_FORMAT, "splits": SPLITS_FORMAT,
+                               "scienceworld": SCIENCEWORLD_VERSION, **asdict(self),
+                               "unsolved": sorted(self.unsolved)})
 
     def is_ood(self, task_name: str) -> bool:
         return TOPIC_OF_TASK[task_name] in self.ood_topics
 
 
 def build_splits(config: SplitConfig, variations_of: Callable[[str], dict[str, list[int]]]
-                 ) -> dict[str, list[str]]:
-    """Task ids per split; `variations_of(task)` gives the package's train/dev/test variations."""
+                 ) -> tuple[dict[str, list[str]], list[str]]:
+    """Task ids per split, and the ids left out as unsolved (`config.unsolved`) before any
+    sampling; `variations_of(task)` gives the package's train/dev/test variations."""
     splits: dict[str, list[str]] = {split: [] for split in SPLITS}
+    left_out: list[str] = []
     for task_name in config.task_names:
         variations = variations_of(task_name)
         wanted = {"ood": variations["test"]} if config.is_ood(task_name) else {
             split: variations[split] for split in ("train", "dev", "test")}
         for split, indices in wanted.items():
-            for variation in _subsample(indices, config, f"{task_name}/{split}"):
+            solved = [v for v in indices if task_id_of(task_name, v) not in config.unsolved]
+            left_out += [task_id_of(task_name, v) for v in indices if v not in solved]
+            for variation in _subsample(solved, config, f"{task_name}/{split}"):
                 splits[split].append(task_id_of(task_name, variation))
-    return splits
+    return splits, sorted(left_out)
 
 
 def _subsample(indices: list[int], config: SplitConfig, salt: str) -> list[int]:
@@ -117,14 +126,16 @@ def _subsample(indices: list[int], config: SplitConfig, salt: str) -> list[int]:
     return sorted(random.Random(f"{config.seed}/{salt}").sample(indices, config.variations_per_task))
 
 
-def load_or_build_splits(config: SplitConfig, variations_of) -> dict[str, list[str]]:
+def load_or_build_splits(config: SplitConfig, variations_of
+                         ) -> tuple[dict[str, list[str]], list[str]]:
+    """`build_splits`, cached as ``{"splits": {...}, "left_out": [...]}``."""
     path = cache_root() / config.key() / "splits.json"
     cached = read_json(path)
-    if isinstance(cached, dict) and set(cached) == set(SPLITS):
-        return cached
-    splits = build_splits(config, variations_of)
-    write_text_atomic(path, json.dumps(splits))
-    return splits
+    if isinstance(cached, dict) and set(cached.get("splits", ())) == set(SPLITS):
+        return cached["splits"], list(cached.get("left_out", []))
+    splits, left_out = build_splits(config, variations_of)
+    write_text_atomic(path, json.dumps({"splits": splits, "left_out": left_out}))
+    return splits, left_out
 
 
 class GoldPathStore:

@@ -30,6 +30,9 @@ from earlyexp.errors import EarlyExpError, EnvCrashedError
 # 30 tasks). A constant identity hash makes every hash-set iterate in insertion
 # order, so a task replays to the same text: the replay-based snapshot needs it.
 DETERMINISM_JAVA_OPTS = ("-XX:+UnlockExperimentalVMOptions", "-XX:hashCode=2")
+# For many JVMs side by side (the gold-path verification pool): each sizes its GC and
+# JIT threads for one core instead of all of them. Output does not depend on these.
+ONE_CORE_JAVA_OPTS = ("-XX:ActiveProcessorCount=1", "-XX:+UseSerialGC")
 INVALID_ACTION_REPLY = "No known action matches that input."
 JAVA_INSTALL_HINT = (
     "ScienceWorld runs inside a Java virtual machine (Java 1.8 or newer). Install one, e.g. "
@@ -69,6 +72,25 @@ class EngineStep:
         return self.observation.strip() != INVALID_ACTION_REPLY
 
 
+def unsendable(action: str) -> str | None:
+    """Why `action` cannot be sent to the simulator, or None if it can.
+
+    py4j encodes every string as UTF-8 on its socket: a lone surrogate (``"\\ud800"``)
+    fails to encode *after* the command has started, py4j logs an ERROR traceback and the
+    connection looks dead. NUL and the other C0 control characters do cross, but no
+    ScienceWorld command contains one, so they are refused here too (one rule, one reply).
+    """
+    for position, char in enumerate(action):
+        code = ord(char)
+        if 0xD800 <= code <= 0xDFFF:
+            return (f"it contains U+{code:04X} at position {position}, a lone surrogate that "
+                    "is not text and cannot be sent to the simulator")
+        if code < 0x20 and char not in "\t\n":
+            return (f"it contains the control character U+{code:04X} at position {position}; "
+                    "ScienceWorld commands are plain text")
+    return None
+
+
 def find_java() -> str:
     """Path of the `java` executable (JAVA_HOME first, then PATH)."""
     searched = []
@@ -93,11 +115,12 @@ def task_rng_seed(task_name: str, variation: int) -> int:
 class Simulator:
     """One JVM running ScienceWorld. Not thread-safe: one caller at a time."""
 
-    def __init__(self, java: str | None = None):
+    def __init__(self, java: str | None = None, extra_java_opts: tuple[str, ...] = ()):
         java = java or find_java()
         try:
             port, self._process = launch_gateway(
-                classpath=JAR_PATH, javaopts=list(DETERMINISM_JAVA_OPTS), die_on_exit=True,
+                classpath=JAR_PATH, javaopts=[*DETERMINISM_JAVA_OPTS, *extra_java_opts],
+                die_on_exit=True,
                 cwd=BASEPATH, java_path=java, return_proc=True)
         except (OSError, Py4JError) as error:
             raise SimulatorDiedError(f"the JVM could not be started ({error})") from error
@@ -138,6 +161,9 @@ class Simulator:
         return list(self._call(self._server.getGoldActionSequence)) if gold_path else None
 
     def step(self, action: str) -> EngineStep:
+        problem = unsendable(action)
+        if problem is not None:  # py4j would fail mid-command and leave the bridge broken
+            raise ValueError(f"Cannot send {action[:40]!r} to ScienceWorld: {problem}")
         observation = self._call(self._server.step, action)
         return EngineStep(str(observation), float(self.raw_score()), bool(self.completed()))
 

@@ -7,18 +7,21 @@ from typing import Literal
 
 from py4j.protocol import Py4JJavaError
 
-from earlyexp.envs.core import MAX_ACTION_CHARS, MAX_OBSERVATION_CHARS, Outcome, Status, TextEnv
+from earlyexp.envs.core import MAX_OBSERVATION_CHARS, Outcome, Status, TextEnv
 from earlyexp.envs.scienceworld.catalog import (
     DEFAULT_OOD_TOPICS, SPLITS, TASK_NAMES, TOPIC_OF_TASK, GoldPathStore, SplitConfig,
     load_or_build_splits, parse_task_id, task_id_of,
 )
-from earlyexp.envs.scienceworld.engine import Simulator, SimulatorDiedError
+from earlyexp.envs.scienceworld.engine import Simulator, SimulatorDiedError, unsendable
 from earlyexp.envs.scienceworld.replicas import Position, ReplicaPool, move_simulator
+from earlyexp.envs.scienceworld.verified import GoldVerification
 from earlyexp.errors import EnvCrashedError, NonDeterministicEnvError, UnknownTaskError
 
 AdmissibleMode = Literal["full", "on_path", "lazy"]
 ADMISSIBLE_MODES = ("full", "on_path", "lazy")
 AMBIGUOUS_PROMPT = "Ambiguous request"
+# ScienceWorld's commands are short (the longest gold action has under 100 characters).
+MAX_SCIENCEWORLD_ACTION_CHARS = 512
 
 
 @dataclass(frozen=True)
@@ -104,13 +107,20 @@ class ScienceWorldEnv(TextEnv):
             raise ValueError(f"admissible must be one of {ADMISSIBLE_MODES}, got {admissible!r}")
         if max_admissible < 1:
             raise ValueError(f"max_admissible must be at least 1, got {max_admissible}")
+        # Variations whose gold path was verified not to solve the task are left out.
+        self._verification = GoldVerification.load()
         self.split_config = SplitConfig(tuple(task_names or TASK_NAMES), tuple(ood_topics),
-                                        variations_per_task, split_seed)
+                                        variations_per_task, split_seed,
+                                        frozenset(self._verification.unsolved))
         self.admissible, self.max_admissible = admissible, max_admissible
         self._replicas = ReplicaPool(snapshot_replicas, Simulator)
         self._gold_store = GoldPathStore()
+        # task id -> index of a gold action the engine rejected: the expert stops there
+        # (the engine is deterministic, so offering it again would loop until truncation).
+        self._rejected_gold: dict[str, int] = {}
         self._sim: Simulator | None = None
         self._splits: dict[str, list[str]] | None = None
+        self._left_out: list[str] = []
         self._known: set[str] = set()
         self._reset_episode_state()
 
@@ -129,9 +139,19 @@ class ScienceWorldEnv(TextEnv):
     def tasks(self, split: str) -> list[str]:
         self._check_split(split)
         if self._splits is None:
-            self._splits = load_or_build_splits(self.split_config, self._variations_of)
+            self._splits, self._left_out = load_or_build_splits(self.split_config,
+                                                                self._variations_of)
             self._known = {task for ids in self._splits.values() for task in ids}
         return list(self._splits[split])
+
+    def split_note(self) -> str:
+        """How many of the split's gold paths were verified, repaired and left out (shown by
+        ``earlyexp envs --sizes``)."""
+        every = [task for split in self.splits for task in self.tasks(split)]
+        verified = [task for task in every if task in self._verification.verified]
+        repaired = sum(task in self._verification.notable for task in verified)
+        return (f"gold paths verified {len(verified):,}/{len(every):,} "
+                f"({repaired:,} repaired), {len(self._left_out):,} unsolved left out")
 
     def _variations_of(self, task_name: str) -> dict[str, list[int]]:
         variations = self._simulator().variations(task_name)
@@ -155,7 +175,7 @@ class ScienceWorldEnv(TextEnv):
     def _start_task(self, task_name: str, variation: int) -> str:
         sim = self._simulator()
         task_id = task_id_of(task_name, variation)
-        self._gold = self._gold_store.get(task_id, lambda: sim.load(task_name, variation, True))
+        self._gold = self._gold_of(task_id, sim)
         sim.load(task_name, variation)
         self._replicas.warm_up()  # spare JVMs start now so the first snapshot finds them ready
         self._task, self._goal = (task_name, variation), sim.task_description()
@@ -165,9 +185,12 @@ class ScienceWorldEnv(TextEnv):
     def _act(self, action: str) -> Outcome:
         if self._error is not None:
             return Outcome(f"The simulator is gone ({self._error}); call reset().", 0.0, True, False)
-        if len(action) > MAX_ACTION_CHARS:
-            return Outcome(f"Invalid action: longer than {MAX_ACTION_CHARS} characters.",
-                           valid_action=False)
+        if len(action) > MAX_SCIENCEWORLD_ACTION_CHARS:
+            return Outcome(f"Invalid action: longer than {MAX_SCIENCEWORLD_ACTION_CHARS} "
+                           f"characters ({len(action)}).", valid_action=False)
+        problem = unsendable(action)
+        if problem is not None:  # refused here: the JVM is fine and stays so
+            return Outcome(f"Invalid action: {problem}.", valid_action=False)
         try:
             if not self._sim.alive:  # checked first: a new JVM would not know this episode
                 raise SimulatorDiedError(f"the JVM process {self._sim.pid} has exited")
@@ -195,6 +218,8 @@ class ScienceWorldEnv(TextEnv):
 
     def _follow_gold_path(self, action: str, valid: bool) -> None:
         index = self._gold_index
+        if index is not None and not valid and index < len(self._gold) and action == self._gold[index]:
+            self._rejected_gold[task_id_of(*self._task)] = index  # the expert's own action
         if index is None or not valid:
             return  # off the path already, or a rejected action that changed nothing
         on_path = index < len(self._gold) and action == self._gold[index]
@@ -252,7 +277,8 @@ class ScienceWorldEnv(TextEnv):
 
     def _status_expert(self) -> str | None:
         on_path = self._error is None and self._gold_index is not None and not self._completed
-        if on_path and self._gold_index < len(self._gold):
+        stuck = self._rejected_gold.get(task_id_of(*self._task)) == self._gold_index
+        if on_path and not stuck and self._gold_index < len(self._gold):
             return self._gold[self._gold_index]
         return None
 
@@ -273,7 +299,7 @@ class ScienceWorldEnv(TextEnv):
         task_id = task_id_of(target.task_name, target.variation)
         sim = self._simulator()
         loads_before = sim.load_count
-        gold = self._gold_store.get(task_id, lambda: sim.load(target.task_name, target.variation, True))
+        gold = self._gold_of(task_id, sim)
         # The simulator stands where the episode does, unless making the gold path reloaded it.
         here = self._position() if sim.load_count == loads_before else None
         if here == target:  # only rejected actions since the snapshot: nothing to undo
@@ -293,6 +319,12 @@ class ScienceWorldEnv(TextEnv):
         self._engine_actions, self._engine_observation = list(target.actions), observation
         self._gold_index, self._score = state.gold_index, state.score
         self._raw_score, self._completed = state.raw_score, state.completed
+
+    def _gold_of(self, task_id: str, sim: Simulator) -> list[str]:
+        """The task's gold path (cached), with the verified repairs applied."""
+        task_name, variation = parse_task_id(task_id)
+        gold = self._gold_store.get(task_id, lambda: sim.load(task_name, variation, True))
+        return self._verification.repaired(task_id, gold)
 
     def _replay_on_own_simulator(self, target: Position) -> str:
         try:

@@ -94,3 +94,41 @@ def test_malformed_actions_never_raise(family):
             env.step(info["expert_action"])
     finally:
         env.close()
+
+
+def test_expert_never_repeats_a_rejected_action(family):
+    """No looping expert: once the env rejected an action in a state, the expert does not
+    offer it again from that state (an invalid action leaves the state as it was). The
+    walk mixes expert actions with random detours and malformed actions, the states where
+    a replanning expert could propose something the env refuses."""
+    env = make_small(family)
+    rng = random.Random(0)
+    try:
+        for task_id in env.tasks("train")[:2]:
+            _, info = env.reset(seed=0, options={"task_id": task_id})
+            rejected_here: set[str] = set()
+            for _ in range(30):
+                assert info["expert_action"] is None or info["expert_action"] not in rejected_here, (
+                    f"{family.name} {task_id}: the expert offers {info['expert_action']!r} again "
+                    "after the env rejected it in this state")
+                action = _contract_walk_action(info, rng)
+                if action is None:
+                    break
+                _, _, term, trunc, info = env.step(action)
+                if info["valid_action"]:
+                    rejected_here.clear()
+                else:
+                    rejected_here.add(action)
+                if term or trunc:
+                    break
+    finally:
+        env.close()
+
+
+def _contract_walk_action(info, rng: random.Random) -> str | None:
+    roll = rng.random()
+    if roll < 0.15:
+        return rng.choice(MALFORMED[5:])
+    if roll < 0.3 and info["admissible_actions"]:
+        return rng.choice(info["admissible_actions"])
+    return info["expert_action"]

@@ -5,6 +5,7 @@ One env (two JVMs) is shared by the module: the machine has two cores.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import time
@@ -12,8 +13,10 @@ import time
 import pytest
 
 import earlyexp.envs as envs
-from earlyexp.envs.scienceworld import catalog
-from earlyexp.envs.scienceworld.engine import JavaNotFoundError, find_java
+from earlyexp.envs.scienceworld import catalog, verify
+from earlyexp.envs.scienceworld.engine import JavaNotFoundError, Simulator, find_java
+from earlyexp.envs.scienceworld.verified import GoldVerification, Verdict, local_folder
+from earlyexp.experience.collect import CollectConfig, EnvConfig, collect
 from earlyexp.errors import UnknownSplitError, UnknownTaskError
 
 TASKS = ["find-living-thing", "power-component", "lifespan-longest-lived", "chemistry-mix"]
@@ -66,7 +69,7 @@ def test_splits_are_fixed_documented_and_disjoint(env, cache_dir):
     variations = [catalog.parse_task_id(t)[1] for t in splits["test"] if t.startswith("find-")]
     assert all(225 <= v < 300 for v in variations)
     cached = list(cache_dir.glob("scienceworld/*/splits.json"))
-    assert len(cached) == 1 and json.loads(cached[0].read_text()) == splits
+    assert len(cached) == 1 and json.loads(cached[0].read_text())["splits"] == splits
     assert not list(cache_dir.glob("scienceworld/**/*.tmp"))
     assert env.tasks("train") == splits["train"]  # stable order
 
@@ -226,3 +229,120 @@ def test_expert_solves_every_task_topic(cache_dir):
             assert info["success"], task_id
     finally:
         wide.close()
+
+
+# ------------------------------------------------------------------ bad input (issue 14)
+def test_unsendable_actions_are_invalid_and_keep_the_jvm(env, capfd, caplog):
+    """A lone surrogate cannot be UTF-8 encoded onto py4j's socket: it used to break the
+    bridge mid-command (py4j ERROR traceback), restart the JVM and fail the episode."""
+    _, info = env.reset(seed=0, options={"task_id": env.tasks("train")[0]})
+    pid, expert = env.simulator_pid, info["expert_action"]
+    cases = {"\ud800": "U+D800", "look \udfff around": "U+DFFF", "look\x00around": "U+0000",
+             "go to\x1bkitchen": "U+001B", "x" * 513: "longer than 512"}
+    for action, reason in cases.items():
+        obs, reward, terminated, truncated, info = env.step(action)
+        assert not info["valid_action"] and reason in obs and obs.startswith("Invalid action")
+        assert (reward, terminated, info["error"], info["expert_action"]) == (0.0, False, None, expert)
+    assert env.simulator_pid == pid
+    _, _, _, _, info = env.step(expert)
+    assert info["valid_action"] and info["score"] >= 0
+    _, err = capfd.readouterr()
+    assert "Traceback" not in err and "ERROR" not in err
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    with pytest.raises(ValueError, match="U\\+D800"):
+        env._sim.step("\ud800")  # the engine wrapper refuses it too, before py4j sees it
+
+
+# ------------------------------------------------------------------ gold-path verification
+@pytest.fixture
+def local_verdicts(cache_dir):
+    """Write verdicts as this machine's verification pass would; removed afterwards."""
+    summary = local_folder() / "summary.json"
+
+    def write(verdicts: list[Verdict]) -> None:
+        summary.parent.mkdir(parents=True, exist_ok=True)
+        summary.write_text(json.dumps(GoldVerification.from_verdicts(verdicts).payload()))
+
+    yield write
+    summary.unlink(missing_ok=True)
+
+
+def test_conductivity_840_gold_path_is_repaired_with_the_engines_name(cache_dir, local_verdicts,
+                                                                      monkeypatch):
+    """Issue 15: step 20 of the gold path, `connect block terminal 1 to blue wire terminal 2`,
+    is rejected: a wood block has no terminal names. The engine's own valid actions have
+    `connect block to blue wire terminal 2` (it connects terminal 1, then 2); with both
+    connections renamed the path solves the task, and the env's expert follows it."""
+    sim = Simulator()
+    try:
+        gold = catalog.GoldPathStore().get("test-conductivity-var840",
+                                           lambda: sim.load("test-conductivity", 840, True))
+        assert gold[20:22] == ["connect block terminal 1 to blue wire terminal 2",
+                               "connect block terminal 2 to green wire terminal 1"]
+        verdict = verify.replay_gold(sim, "test-conductivity", 840, gold)
+        with monkeypatch.context() as patch:
+            patch.setattr(verify, "REWRITES", {})
+            unrepaired = verify.replay_gold(sim, "test-conductivity", 840, gold)
+    finally:
+        sim.close()
+    assert (unrepaired.solved, unrepaired.rejected_step) == (False, 20)
+    assert unrepaired.reply == "No known action matches that input."
+    assert verdict.solved and verdict.raw_score == 1.0 and verdict.rejected_step is None
+    assert verdict.repairs == {20: "connect block to blue wire terminal 2",
+                               21: "connect block to green wire terminal 1"}
+    local_verdicts([verdict])
+    single = envs.make("scienceworld", task_names=["test-conductivity"], admissible="lazy",
+                       snapshot_replicas=0)
+    try:
+        assert "test-conductivity-var840" in single.tasks("test")
+        assert "(1 repaired)" in single.split_note()
+        trace, rewards, info = follow_expert(single, "test-conductivity-var840")
+        assert info["success"] and sum(rewards) == pytest.approx(1.0)
+        assert "terminal 1 on wood block is now connected to terminal 2 on blue wire" in trace[21]
+    finally:
+        single.close()
+
+
+def test_unsolved_variations_are_left_out_of_the_splits(env, local_verdicts):
+    dropped = env.tasks("train")[0]
+    local_verdicts([Verdict(dropped, False, 30, 12, 0.5, 12, "focus on nothing", "No known action")])
+    fresh = envs.make("scienceworld", task_names=TASKS, variations_per_task=2, snapshot_replicas=0)
+    try:
+        train = fresh.tasks("train")
+        assert dropped not in train and len(train) == len(env.tasks("train"))  # resampled
+        assert fresh.split_note().endswith("1 unsolved left out")
+        with pytest.raises(UnknownTaskError):
+            fresh.reset(options={"task_id": dropped})
+    finally:
+        fresh.close()
+
+
+def test_expert_gives_up_instead_of_repeating_a_rejected_action(env, local_verdicts, tmp_path):
+    """A gold action the engine rejects (here a verdict whose `repair` names an object that
+    does not exist) is offered once: then the expert is None in that state, after a restore
+    and in later episodes, and the collector stores the task as an expert failure."""
+    task_id = env.tasks("train")[0]
+    _, info = env.reset(seed=0, options={"task_id": task_id})
+    bad = "connect unicorn to rainbow"
+    local_verdicts([Verdict(task_id, True, 10, 10, 1.0, repairs={2: bad})])
+    broken = envs.make("scienceworld", task_names=TASKS, variations_per_task=2, snapshot_replicas=0)
+    try:
+        _, info = broken.reset(seed=0, options={"task_id": task_id})
+        for _ in range(2):
+            _, _, _, _, info = broken.step(info["expert_action"])
+        snap = broken.snapshot()
+        assert info["expert_action"] == bad
+        _, _, terminated, _, info = broken.step(bad)
+        assert not info["valid_action"] and not terminated and info["expert_action"] is None
+        assert broken.restore(snap)[1]["expert_action"] is None
+        _, info = broken.reset(seed=0, options={"task_id": task_id})
+        assert info["expert_action"] is not None  # the path is fine up to the rejected action
+    finally:
+        broken.close()
+    summary = collect(CollectConfig(
+        env=EnvConfig("scienceworld", {"task_names": TASKS, "variations_per_task": 2,
+                                       "snapshot_replicas": 0}),
+        num_tasks=1, k=0, num_workers=0, out_dir=str(tmp_path / "exp")))
+    assert summary.transitions == 0 and summary.expert_success == 0
+    assert [f["task"].split("@")[0] for f in summary.failures] == [task_id]
+    assert "expert failure" in summary.failures[0]["error"]
