@@ -72,6 +72,14 @@ def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
     return records
 
 
+def _parse_record(line: str) -> dict[str, Any] | None:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
 def _scalar(key: str, value: Any) -> float:
     if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:  # torch / numpy scalars
         value = value.item()
@@ -159,6 +167,37 @@ class Tracker:
             self._wandb_stages.add(stage)
         self._wandb_run.log({f"{stage}/step": step,
                              **{f"{stage}/{k}": v for k, v in values.items()}})
+
+    def truncate(self, stage: str, after_step: int) -> int:
+        """Forget what `stage` logged after `after_step`: a resumed run redoes those steps,
+        and each must be logged once. Rewrites `metrics.jsonl` (other stages untouched; a
+        line cut by a kill is dropped too) and, when the run dir holds this stage alone,
+        hides the dropped steps from TensorBoard (`purge_step`). TensorBoard files shared
+        with other stages are left alone (TensorBoard purges by step across every tag);
+        `metrics.jsonl` is the record that counts. Returns the number of records dropped."""
+        path = self.run_dir / METRICS_FILE
+        self._jsonl.close()
+        kept, dropped, stages = [], 0, set()
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        for number, line in enumerate(lines, 1):
+            record = _parse_record(line)
+            if record is None and number == len(lines):   # cut by a kill mid-write
+                continue
+            stages.add(record.get("stage") if record else None)
+            if record and record.get("stage") == stage and record.get("step", 0) > after_step:
+                dropped += 1
+            else:
+                kept.append(line if line.endswith("\n") else line + "\n")
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("".join(kept), encoding="utf-8")
+        os.replace(tmp, path)
+        self._jsonl = open(path, "a", encoding="utf-8")  # noqa: SIM115
+        if dropped and stages <= {stage}:
+            from torch.utils.tensorboard import SummaryWriter
+            self._tb.close()
+            self._tb = SummaryWriter(log_dir=str(self.run_dir / TB_DIR), flush_secs=10,
+                                     purge_step=after_step + 1)
+        return dropped
 
     @contextmanager
     def progress(self, total: int | None, description: str,

@@ -17,7 +17,8 @@ ADVANTAGE_SCALING = ("group", "none")   # group: (R - mean) / std (GRPO); none: 
 
 # Keys that may differ when a run resumes: they change how long or where it runs, not what
 # it learns. Any other difference is refused (`ResumeMismatchError`).
-RESUMABLE_KEYS = ("iterations", "checkpoint_every", "resume", "device", "num_envs", "log_episodes")
+RESUMABLE_KEYS = ("iterations", "checkpoint_every", "resume", "resume_rng", "device", "num_envs",
+                  "log_episodes")
 
 
 @dataclass
@@ -66,6 +67,7 @@ class RLConfig:
     checkpoint_every: int = 5         # iterations between checkpoints (the last one always)
     out_dir: str = "runs/rl"
     resume: bool = True               # continue from the last checkpoint in out_dir
+    resume_rng: bool = True           # false: resume even without the saved RNG state (logged)
     device: str = "auto"              # auto | cpu | cuda
     log_episodes: bool = True         # write every iteration's action lists to episodes.jsonl
 

@@ -36,8 +36,8 @@ import torch
 
 from earlyexp.errors import ConfigError
 from earlyexp.training.rl.checkpoint import (  # noqa: F401  (re-exported)
-    CHECKPOINTS, FINAL, LATEST, _load_trainer_state, _resume_point, export_final, latest_checkpoint,
-    save_checkpoint)
+    CHECKPOINTS, FINAL, LATEST, _load_trainer_state, export_final, latest_checkpoint, resume_point,
+    rewind_logs, save_checkpoint)
 from earlyexp.training.rl.config import RLConfig
 from earlyexp.training.rl.distributed import Distributed
 from earlyexp.training.rl.errors import NonFiniteLossError
@@ -81,7 +81,7 @@ def train_rl(cfg: RLConfig, tracker: MetricsLogger | None = None, stage: str = "
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     config_dict = to_dict(cfg)
-    resume_from = _resume_point(out_dir, cfg, config_dict)
+    resume_from = resume_point(out_dir, cfg, config_dict)
     _seed_everything(cfg.seed + dist.rank)
 
     policy = load_policy(resume_from / "model" if resume_from else cfg.init, str(dist.device))
@@ -93,7 +93,8 @@ def train_rl(cfg: RLConfig, tracker: MetricsLogger | None = None, stage: str = "
     history: list[dict[str, Any]] = []
     start = 0
     if resume_from:  # last, so that nothing draws from the restored RNG streams before use
-        start, history = _load_trainer_state(resume_from, module, optimizer, dist.rank)
+        start, history = _load_trainer_state(resume_from, module, optimizer, dist.rank,
+                                             cfg.resume_rng)
     wrapped, optimizer = dist.prepare(module, optimizer)
 
     probe = cfg.env.make()
@@ -113,6 +114,8 @@ def train_rl(cfg: RLConfig, tracker: MetricsLogger | None = None, stage: str = "
     own_tracker = tracker is None and dist.is_main
     if own_tracker:
         tracker = _default_tracker(out_dir, cfg, config_dict)
+    if dist.is_main:  # a killed run may have logged iterations after its last checkpoint
+        rewind_logs(out_dir, tracker, stage, start)
     last_checkpoint = str(resume_from) if resume_from else None
     try:
         for iteration in range(start + 1, cfg.iterations + 1):
