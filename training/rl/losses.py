@@ -110,3 +110,126 @@ def policy_objective(logp: torch.Tensor, old_logp: torch.Tensor, advantages: tor
         loss = loss - entropy_coef * mean_entropy
         stats["entropy_bonus"] = mean_entropy.detach()
     return loss, stats
+
+
+# --------------------------------------------------------------------------- Clip-Cov, KL-Cov
+# Cui et al. 2025, "The Entropy Mechanism of Reinforcement Learning for Reasoning Language
+# Models": under policy gradient the entropy falls by the covariance of a token's log-prob
+# and its advantage, and a few tokens carry most of it. Both losses act on those tokens only.
+# Defaults are the paper's (ratio 2e-4, Clip-Cov bounds (1, 5), KL-Cov coefficient 1).
+def covariance_terms(logp: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor
+                     ) -> torch.Tensor:
+    """Per-token centred products over the kept tokens (no gradient), (B, C), 0 off the mask:
+
+        c_t = (log π_t - mean_m log π)(A_t - mean_m A)
+    """
+    adv = (advantages[:, None] if advantages.dim() == 1 else advantages).expand_as(logp)
+    with torch.no_grad():
+        lp = logp.detach()
+        centred_lp = lp - masked_mean(lp, mask)                                 # (B, C)
+        centred_adv = adv.detach() - masked_mean(adv.detach(), mask)            # (B, C)
+        return centred_lp * centred_adv * (mask > 0)
+
+
+def _selection_size(ratio: float, mask: torch.Tensor) -> int:
+    """k = max(1, ⌊ratio · N⌋) tokens of the N kept ones (0 when none is kept)."""
+    n = int((mask > 0).sum())
+    return min(n, max(1, int(ratio * n))) if n else 0
+
+
+def clip_cov_policy_loss(logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Tensor,
+                         mask: torch.Tensor, clip_low: float, clip_high: float,
+                         clip_cov_ratio: float = 2e-4, cov_low: float = 1.0,
+                         cov_high: float = 5.0, generator: torch.Generator | None = None
+                         ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Clip-Cov: PPO's clipped loss with the gradient of a few high-covariance tokens cut.
+
+        ℓ_t = max(-A ρ_t, -A clip(ρ_t, 1 - ε_low, 1 + ε_high))     (PPO's token loss)
+        I   = {t : cov_low < c_t < cov_high, and PPO's clip does not already bind at t}
+        S   = n = max(1, ⌊r·N⌋) tokens drawn uniformly from I (all of I if fewer)
+        L   = mean_t ℓ_t · 1[t ∉ S]
+
+    (c_t from `covariance_terms`, r = `clip_cov_ratio`, N kept tokens). `generator` makes
+    the draw reproducible. Returns `clipped_policy_loss`'s diagnostics plus `cov_clipfrac`
+    (fraction of tokens in S) and `cov_mean` (mean c_t).
+    """
+    if not 0 < clip_cov_ratio <= 1 or not cov_low < cov_high:
+        raise ValueError(f"Clip-Cov needs 0 < clip_cov_ratio <= 1 and cov_low < cov_high, got "
+                         f"{clip_cov_ratio}, ({cov_low}, {cov_high})")
+    adv = advantages[:, None] if advantages.dim() == 1 else advantages        # (B, 1|C)
+    ratio = torch.exp(logp - old_logp)                                        # (B, C)
+    unclipped = -adv * ratio                                                  # (B, C)
+    clipped = -adv * torch.clamp(ratio, 1.0 - clip_low, 1.0 + clip_high)      # (B, C)
+    cov = covariance_terms(logp, advantages, mask)                            # (B, C)
+    with torch.no_grad():
+        candidates = ((cov > cov_low) & (cov < cov_high) & (mask > 0)
+                      & ~(clipped > unclipped)).flatten().nonzero().squeeze(-1)
+        order = torch.randperm(candidates.numel(), generator=generator)
+        chosen = candidates[order[:_selection_size(clip_cov_ratio, mask)].to(candidates.device)]
+        keep = torch.ones(logp.numel(), device=logp.device)
+        keep[chosen] = 0.0
+        keep = keep.view_as(logp)                                             # (B, C)
+        _, stats = clipped_policy_loss(logp, old_logp, advantages, mask, clip_low, clip_high)
+        stats["cov_clipfrac"] = masked_mean(1.0 - keep, mask)
+        stats["cov_mean"] = masked_mean(cov, mask)
+    loss = masked_mean(torch.maximum(unclipped, clipped) * keep, mask)
+    return loss, stats
+
+
+def kl_cov_policy_loss(logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Tensor,
+                       mask: torch.Tensor, kl_cov_ratio: float = 2e-4, kl_cov_coef: float = 1.0
+                       ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """KL-Cov: the plain policy-gradient surrogate, with a KL penalty on the top-covariance
+    tokens only (as in the paper, no ratio clipping):
+
+        ℓ_t = -A ρ_t + β |log π_t - log π_old,t| · 1[t ∈ top-k of c_t]
+        L   = mean_t ℓ_t,   k = max(1, ⌊r·N⌋)
+
+    (r = `kl_cov_ratio`, β = `kl_cov_coef`). Returns `approx_kl`, `ratio_mean`, `clipfrac`
+    (always 0: nothing is clipped), `kl_cov_frac` (fraction of tokens penalised),
+    `kl_cov_abs_kl` (mean |log π - log π_old| over all tokens) and `cov_mean`.
+    """
+    if not 0 < kl_cov_ratio <= 1 or kl_cov_coef < 0:
+        raise ValueError(f"KL-Cov needs 0 < kl_cov_ratio <= 1 and kl_cov_coef >= 0, got "
+                         f"{kl_cov_ratio}, {kl_cov_coef}")
+    adv = advantages[:, None] if advantages.dim() == 1 else advantages        # (B, 1|C)
+    log_ratio = logp - old_logp                                               # (B, C)
+    ratio = torch.exp(log_ratio)                                              # (B, C)
+    cov = covariance_terms(logp, advantages, mask)                            # (B, C)
+    with torch.no_grad():
+        ranked = torch.where(mask > 0, cov, torch.full_like(cov, -torch.inf)).flatten()
+        top = torch.topk(ranked, _selection_size(kl_cov_ratio, mask)).indices
+        penalised = torch.zeros(logp.numel(), device=logp.device)
+        penalised[top] = 1.0
+        penalised = penalised.view_as(logp)                                   # (B, C)
+    loss = masked_mean(-adv * ratio + kl_cov_coef * log_ratio.abs() * penalised, mask)
+    with torch.no_grad():
+        stats = {
+            "approx_kl": masked_mean(ratio - 1.0 - log_ratio, mask),
+            "ratio_mean": masked_mean(ratio, mask),
+            "clipfrac": torch.zeros((), device=logp.device),
+            "kl_cov_frac": masked_mean(penalised, mask),
+            "kl_cov_abs_kl": masked_mean(log_ratio.abs(), mask),
+            "cov_mean": masked_mean(cov, mask),
+        }
+    return loss, stats
+
+
+def _clip_loss(logp, old_logp, advantages, mask, cfg, generator=None):
+    return clipped_policy_loss(logp, old_logp, advantages, mask, cfg.clip_low, cfg.clip_high)
+
+
+def _clip_cov_loss(logp, old_logp, advantages, mask, cfg, generator=None):
+    return clip_cov_policy_loss(logp, old_logp, advantages, mask, cfg.clip_low, cfg.clip_high,
+                                cfg.clip_cov_ratio, cfg.clip_cov_low, cfg.clip_cov_high,
+                                generator)
+
+
+def _kl_cov_loss(logp, old_logp, advantages, mask, cfg, generator=None):
+    return kl_cov_policy_loss(logp, old_logp, advantages, mask, cfg.kl_cov_ratio,
+                              cfg.kl_cov_coef)
+
+
+#: `policy_loss` config value -> fn(logp, old_logp, advantages, mask, cfg, generator=None)
+#: returning (loss, stats); `cfg` is read for clip_low/high, clip_cov_*, kl_cov_*.
+POLICY_LOSSES = {"clip": _clip_loss, "clip_cov": _clip_cov_loss, "kl_cov": _kl_cov_loss}
