@@ -6,6 +6,6 @@ register(
     "earlyexp.envs.bfcl.env:BfclEnv",
     gym_name="Bfcl",
     description="BFCL v4 multi-turn function calling: executable backends, state-based checker",
-    kwargs={"split_seed": 0, "test_fraction": 0.25, "max_steps": 80},
+    kwargs={"split_seed": 0, "test_fraction": 0.25, "strict_irrelevance": False, "max_steps": 80},
     smoke_kwargs={"limit": 3, "max_steps": 40},
 )

@@ -3,13 +3,18 @@
 The reference of a task is the ground truth replayed on fresh backend
 instances built from the task's initial configuration: after each turn, the
 public state of every instance and the results of that turn's calls. At the
-end of each turn the agent's instances are judged against it, with BFCL's
-semantics:
+end of each turn the agent's instances are judged against it with the
+semantics of bfcl-eval's official multi-turn scoring (`multi_turn_checker`,
+as its `eval_runner` calls it; `tests/envs/test_bfcl.py` runs it beside
+this module and requires identical verdicts):
 
-* a turn whose ground truth is empty passes only if the agent made no call in
-  it (BFCL's irrelevance check: the request cannot be served, so nothing may be
-  called); as in BFCL, where any decoded call counts, a call the environment
-  refused (unknown function, arguments that do not bind) counts too;
+* a turn whose ground truth is empty is not checked: its calls run (their
+  state and results carry into the next turns) and the turn passes. With
+  `strict_irrelevance`, such a turn fails instead when the agent made any call
+  in it: the rule of bfcl-eval's `multi_turn_irrelevance_checker`, which the
+  official scoring imports but never calls. As in that function, where any
+  decoded call counts, a call the environment refused (unknown function,
+  arguments that do not bind) counts too;
 * any other turn fails if the agent made no call in it; otherwise every
   public attribute (name not starting with `_`) of every ground-truth
   instance must equal the agent's (BFCL's state check), and the results of
@@ -71,10 +76,14 @@ def reference(task_id: str) -> tuple[TurnReference, ...]:
 
 
 def check_turn(expected: TurnReference, instances: dict[str, Any], made_call: bool,
-               results_so_far: list[str]) -> TurnVerdict:
-    """Judge the agent's instances and results at the end of a turn (see the module docstring)."""
+               results_so_far: list[str], *, strict_irrelevance: bool = False) -> TurnVerdict:
+    """Judge the agent's instances and results at the end of a turn (see the module docstring).
+
+    `strict_irrelevance` fails a turn with empty ground truth in which a call was made;
+    by default such a turn passes, as in bfcl-eval's official scoring.
+    """
     if not expected.calls:
-        if made_call:
+        if made_call and strict_irrelevance:
             return TurnVerdict(False, "irrelevance", "calls were made for a request that the "
                                "available functions and information cannot serve")
         return TurnVerdict(True)

@@ -26,7 +26,7 @@ from earlyexp.envs.bfcl.expert import GroundTruthExpert
 from earlyexp.envs.core import Outcome, Status, TextEnv
 from earlyexp.envs.toolcalls import ToolCall, ToolCallError
 
-from earlyexp.errors import UnknownTaskError
+from earlyexp.errors import ConfigError, UnknownTaskError
 
 #: Longer call results are cut in the observation (the checker always sees them whole).
 MAX_RESULT_CHARS = 16_000
@@ -63,6 +63,9 @@ class BfclEnv(TextEnv):
     Reward:
         1.0 on the `end_turn` that completes the last turn with every turn passing
         BFCL's checker (see `checker.py`), else 0.0. BFCL's verdict is all or nothing.
+        A turn whose ground truth is empty (the request cannot be served) passes
+        whatever was called in it, as in bfcl-eval's official scoring; with
+        `strict_irrelevance=True` any call in it fails the turn.
     Episode End:
         Terminated after the last turn passes or at the first failed turn (BFCL
         fails the task there); truncated after `max_steps` actions.
@@ -71,22 +74,30 @@ class BfclEnv(TextEnv):
         is all turns passed, `admissible_actions` is None (open action space),
         `expert_action` is the next ground-truth call or `end_turn`. Extra keys:
         `turn` (0-based index of the current turn), `num_turns`, `user_request`
-        (the current turn's request), `failed_check` ("" or the check that failed).
+        (the current turn's request), `failed_check` ("" or the check that failed:
+        "state", "response", "empty_turn", or "irrelevance" with `strict_irrelevance`).
     Arguments:
         split_seed: seed of the stratified train/test split of the `base` tasks.
         test_fraction: share of each stratum of `base` that goes to `test`.
         limit: keep this many evenly spaced tasks per split (None keeps all).
+        strict_irrelevance: fail a turn with empty ground truth when a call was made in
+            it (bfcl-eval's `multi_turn_irrelevance_checker`, which its official
+            scoring never calls); False (the default) scores as the leaderboard does.
         max_steps: truncation limit in actions; split: default split of `reset()`.
     Version History:
         v0: bfcl-eval 2026.3.23 data (BFCL v4 multi-turn).
     """
 
     def __init__(self, split_seed: int = 0, test_fraction: float = 0.25, limit: int | None = None,
-                 max_steps: int = 80, **kwargs: Any):
+                 strict_irrelevance: bool = False, max_steps: int = 80, **kwargs: Any):
         super().__init__(max_steps=max_steps, **kwargs)
         if limit is not None and limit < 1:
             raise ValueError(f"limit must be a positive number of tasks or None, got {limit}")
+        if not isinstance(strict_irrelevance, bool):
+            raise ConfigError("strict_irrelevance", strict_irrelevance,
+                              "must be true or false (false scores as bfcl-eval's leaderboard).")
         self.split_seed, self.test_fraction, self.limit = split_seed, test_fraction, limit
+        self.strict_irrelevance = strict_irrelevance
         base_splits(split_seed, test_fraction)  # fail fast on a bad fraction, warm the cache
         self._task: BfclTask | None = None
         self._toolbox: Toolbox | None = None
@@ -127,7 +138,7 @@ class BfclEnv(TextEnv):
             return Outcome(f"Invalid action: {error.reason} {USAGE}", valid_action=False)
         if calls is None:
             return self._end_turn()
-        # BFCL counts every decoded call for its empty-turn and irrelevance checks, run or not.
+        # BFCL counts every decoded call for its empty-turn (and irrelevance) checks, run or not.
         self._made_call = True
         try:
             bound = [self._toolbox.canonical(self._instances, call) for call in calls]
@@ -147,7 +158,8 @@ class BfclEnv(TextEnv):
 
     def _end_turn(self) -> Outcome:
         expected = reference(self._task.task_id)[self._turn]
-        self._verdict = check_turn(expected, self._instances, self._made_call, self._results)
+        self._verdict = check_turn(expected, self._instances, self._made_call, self._results,
+                                   strict_irrelevance=self.strict_irrelevance)
         number = f"Request {self._turn + 1} of {self._task.num_turns}"
         if not self._verdict.passed:
             return Outcome(f"{number} was not fulfilled ({self._verdict.check} check: "
