@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 from earlyexp.envs.customer_service.database import copy_database, load_world
-from earlyexp.envs.customer_service.reads import ToolError
 from earlyexp.envs.customer_service.reward import apply_gold
 from earlyexp.envs.customer_service.templates import TEMPLATES, Request, Shop
 from earlyexp.envs.customer_service.world import WorldSpec, generate_world
@@ -204,11 +203,11 @@ def _draw_task(
 
 
 def _gold_succeeds(base, task: Task) -> bool:
+    db = copy_database(base)
     try:
-        apply_gold(copy_database(base), task.gold_calls())
-    except ToolError:
-        return False
-    return True
+        return not apply_gold(db, task.gold_calls())
+    finally:
+        db.close()
 
 
 def _task_dict(task: Task) -> dict[str, Any]:

@@ -19,8 +19,13 @@ from earlyexp.envs.customer_service.expert import (
     respond,
 )
 from earlyexp.envs.customer_service.policy import GOAL, POLICY, tool_manual
-from earlyexp.envs.customer_service.reads import ToolError
-from earlyexp.envs.customer_service.reward import Verdict, gold_digest, outputs_found
+from earlyexp.envs.customer_service.reward import (
+    TOOL_FAILURES,
+    GoldState,
+    Verdict,
+    gold_state,
+    outputs_found,
+)
 from earlyexp.envs.customer_service.tools import TOOLS, Tool
 from earlyexp.envs.customer_service.user import (
     LLMUser,
@@ -135,7 +140,7 @@ class CustomerServiceEnv(TextEnv):
         self._tasks = {t.task_id: t for tasks in self._splits.values() for t in tasks}
         self._base = load_world(world)
         self._base_digest = state_digest(self._base)
-        self._gold_digests: dict[str, str] = {}
+        self._gold: dict[str, GoldState] = {}
         self._db = sqlite3.connect(":memory:", check_same_thread=False)
         self._task: Task | None = None
         self._user: ScriptedUser | LLMUser | None = None
@@ -234,7 +239,7 @@ class CustomerServiceEnv(TextEnv):
         violations = self._policy_violations(call) if tool.writes else []
         try:
             result = tool.run(self._db, **call.kwargs)
-        except (ToolError, sqlite3.Error, UnicodeError) as error:
+        except TOOL_FAILURES as error:
             return Outcome(f"{tool.name} -> Error: {error}", valid_action=False)
         episode = self._episode
         episode.done_calls.add(call.source())
@@ -275,12 +280,14 @@ class CustomerServiceEnv(TextEnv):
     # ------------------------------------------------------------ state
     def _verdict(self) -> Verdict:
         task = self._task
-        if task.task_id not in self._gold_digests:
-            self._gold_digests[task.task_id] = gold_digest(self._base, task.gold_calls())
+        if task.task_id not in self._gold:
+            self._gold[task.task_id] = gold_state(self._base, task.gold_calls())
+        gold = self._gold[task.task_id]
         outputs = [o for request in task.requests for o in request.outputs]
         return Verdict(
-            self._digest == self._gold_digests[task.task_id],
+            self._digest == gold.digest,
             tuple(outputs_found(outputs, self._episode.messages)),
+            gold.errors,
         )
 
     def _make_user(self, task: Task) -> ScriptedUser | LLMUser:

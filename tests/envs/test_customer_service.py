@@ -13,7 +13,7 @@ from earlyexp.envs.customer_service import data as data_module
 from earlyexp.envs.customer_service.calls import bind
 from earlyexp.envs.customer_service.data import TaskSetSpec, load_task_set
 from earlyexp.envs.customer_service.database import copy_database, state_digest
-from earlyexp.envs.customer_service.reward import Verdict, outputs_found
+from earlyexp.envs.customer_service.reward import Verdict, apply_gold, gold_state, outputs_found
 from earlyexp.envs.customer_service.templates import TEMPLATES
 from earlyexp.envs.customer_service.tools import TOOLS
 from earlyexp.envs.toolcalls import ToolCallError, parse_call
@@ -187,7 +187,7 @@ def test_native_snapshot_is_faster_than_replay(env):
 
 # --- reward and checker against hand-computed cases -----------------------------------
 def test_reward_formula_parts():
-    assert outputs_found(["1234.50", "delivered"], ["It is Delivered and cost $1,234.50."]) == [
+    assert outputs_found(["1234.5", "delivered"], ["It is Delivered and cost $1,234.50."]) == [
         True,
         True,
     ]
@@ -196,6 +196,43 @@ def test_reward_formula_parts():
     assert Verdict(True, (True, False)).reward == 0.0
     assert Verdict(True, (True, False)).score == 0.75
     assert Verdict(False, ()).score == 0.5 and Verdict(True, ()).reward == 1.0
+
+
+def tau_bench_outputs(outputs, messages):
+    """τ-bench's `calculate_reward` output rule, written out: an output counts when one agent
+    message, lower-cased and stripped of its commas, contains the lower-cased output."""
+    return [any(o.lower() in m.lower().replace(",", "") for m in messages) for o in outputs]
+
+
+def test_outputs_are_found_per_message_with_tau_benchs_comma_rule():
+    # Each case is one the old rule (all messages joined, commas stripped from both) got wrong.
+    split = (["gift card"], ["I refunded your gift", "card balance."])
+    comma_in_output = (["1,234.50"], ["The total is $1,234.50."])
+    for outputs, messages in (split, comma_in_output):
+        assert outputs_found(outputs, messages) == [False]
+        assert outputs_found(outputs, [" ".join(messages)]) == (
+            [True] if outputs is split[0] else [False])
+    assert outputs_found(["1234.5", "gift card"], ["It cost $1,234.50", "Your Gift Card, too"]) == [
+        True, True]  # case and the message's commas do not matter
+    rng = random.Random(0)
+    words = ["Delivered", "gift", "card", "1,234.50", "1234.5", "$1,2", "34.50", ",", "ok", "GIFT"]
+    for _ in range(500):
+        messages = [" ".join(rng.choices(words, k=rng.randint(0, 4))) for _ in range(3)]
+        outputs = [" ".join(rng.choices(words, k=rng.randint(1, 2))) for _ in range(2)]
+        assert outputs_found(outputs, messages) == tau_bench_outputs(outputs, messages)
+
+
+def test_a_failing_gold_call_is_recorded_and_the_replay_goes_on(env):
+    task = env._tasks[first_task(env, "train", "cancel")]
+    failing = {"name": "cancel_pending_order",
+               "kwargs": {"order_id": "#W0000000", "reason": "no longer needed"}}
+    with_failure = [failing, *task.gold_calls(), failing]
+    errors = apply_gold(copy_database(env._base), with_failure)  # the old code raised here
+    assert len(errors) == 2 and all(e.startswith("cancel_pending_order -> Error:") for e in errors)
+    gold = gold_state(env._base, with_failure)
+    assert gold.errors == tuple(errors)
+    assert gold.digest == gold_state(env._base, task.gold_calls()).digest != state_digest(env._base)
+    assert gold_state(env._base, task.gold_calls()).errors == ()
 
 
 def test_wrong_write_fails_and_info_answer_needs_the_outputs(env):
