@@ -463,7 +463,8 @@ def diversity_metrics(groups: Sequence[Group], successes: Sequence[Sequence[bool
                       goals: Sequence[str | None] | None = None,
                       template: Template | None = None,
                       embed: Callable[[list[str]], np.ndarray] | None = None,
-                      unit: str = "action") -> dict[str, float]:
+                      unit: str = "action",
+                      ended: Sequence[Sequence[bool]] | None = None) -> dict[str, float]:
     """Every trajectory-level metric of one iteration or evaluation, keyed as in `METRICS`.
 
     Group-level metrics (`action_entropy`, `first_action_entropy`,
@@ -473,7 +474,8 @@ def diversity_metrics(groups: Sequence[Group], successes: Sequence[Sequence[bool
     `ks` (`pass_k_ladder(group size)`). With `token_entropies` (anything
     `mean_token_entropy` takes): `entropy`. With `search_query` (the env's
     `search_query`): every key of `SEARCH_KEYS`, `query_question_overlap` needing `goals`
-    (one question per group). `template` is the env's `action_template` (default
+    (one question per group); `ended` (flags parallel to `groups`: the episode ended by
+    its own action, not truncated) sharpens `answer_after_search_rate`. `template` is the env's `action_template` (default
     `mask_arguments`). `unit="word"` makes distinct-n and the Vendi n-grams word-level
     (free-text actions).
     """
@@ -501,5 +503,6 @@ def diversity_metrics(groups: Sequence[Group], successes: Sequence[Sequence[bool
     if search_query is not None:
         from earlyexp.experience.search_metrics import search_metrics
         out.update(search_metrics(groups, search_query,
-                                  None if goals is None else [goals[i] for i in keep]))
+                                  None if goals is None else [goals[i] for i in keep],
+                                  None if ended is None else [ended[i] for i in keep]))
     return out

@@ -35,6 +35,15 @@ SEARCH_METRICS: dict[str, tuple[str, str]] = {
 }
 
 
+def declared_search_query(env) -> SearchQuery | None:
+    """`env.search_query` when the env's family declares a search tool (overrides the
+    `TextEnv` default), else None: search metrics are logged only for such families."""
+    from earlyexp.envs.core import TextEnv
+
+    declared = getattr(type(env), "search_query", TextEnv.search_query)
+    return env.search_query if declared is not TextEnv.search_query else None
+
+
 def episode_queries(episode: Episode, search_query: SearchQuery) -> list[str]:
     """The canonical queries of an episode's search actions, in order (empty ones dropped)."""
     queries = (search_query(action) for action in episode)

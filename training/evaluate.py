@@ -9,7 +9,10 @@ its rollouts, with every turn's decision kept.
 Success rates are reported with their 95% Wilson interval (`wilson_interval`, in
 experience/diversity.py) and the number of
 episodes and seeds behind them; with several samples per task, pass@k uses
-the unbiased estimator.
+the unbiased estimator. `evaluation_metrics` adds every metric of the diversity
+tracker (the acting policy's entropy, distinct-n, Vendi, template entropy, pass@k
+up to 16, the search metrics where the family declares a search tool), so an
+evaluation is logged under the same keys as an RL iteration.
 """
 from __future__ import annotations
 
@@ -19,7 +22,10 @@ from typing import Any, Callable
 from earlyexp.agents.actors import Agent, Decision
 from earlyexp.agents.prompts import State
 from earlyexp.errors import ConfigError
-from earlyexp.experience.diversity import pass_at_k, wilson_interval
+from earlyexp.experience.diversity import (
+    ACTION_MARKER, diversity_metrics, pass_at_k, pass_k_ladder, policy_entropy,
+    reasoning_action_entropy, token_pieces, wilson_interval,
+)
 from earlyexp.experience.collect import EnvConfig
 
 
@@ -56,6 +62,7 @@ class EvalResult:
     episodes: list[Episode]
     seeds: int
     pass_k: dict[int, float] = field(default_factory=dict)
+    diversity: dict[str, float] = field(default_factory=dict)   # `evaluation_metrics`
 
     @property
     def success_rate(self) -> float:
@@ -71,8 +78,59 @@ class EvalResult:
             "score": sum(e.score for e in self.episodes) / max(1, n),
             "mean_length": steps / max(1, n),
             "invalid_rate": sum(e.invalid_actions for e in self.episodes) / max(1, steps),
+            **self.diversity,
             **{f"pass@{k}": v for k, v in self.pass_k.items()},
         }
+
+
+#: pass@k of an evaluation goes up to this k (when that many samples per task exist).
+EVAL_MAX_K = 16
+
+
+def evaluation_metrics(episodes: list[Episode], temperature: float, *,
+                       search_query: Callable[[str], str | None] | None = None,
+                       template: Callable[[str], str] | None = None, tokenizer=None,
+                       max_k: int = EVAL_MAX_K) -> dict[str, float]:
+    """Every tracker metric of one evaluation, under the keys of `diversity.METRICS`.
+
+    A group is the episodes of one task (its samples, seeds seed..seed+n-1): per-group
+    metrics (unique-trajectory ratio, Vendi, unique-query ratio...) and pass@k for
+    k = 1, 2, 4, ... up to min(samples per task, `max_k`) are taken over them. Needs
+    `Episode.turns` (run with `keep_turns=True`) for `policy_entropy[/choice|/token]`
+    (the acting policy at `temperature`), `entropy` (generated tokens' entropy) and,
+    with the policy's `tokenizer`, `reasoning_token_entropy` / `action_token_entropy`.
+    `search_query` (the family's declaration, `declared_search_query`) adds the search
+    metrics; `query_question_overlap` needs `Episode.goal`, `answer_after_search_rate`
+    uses `Episode.terminated` where the episodes carry them.
+    """
+    by_task: dict[str, list[Episode]] = {}
+    for e in episodes:
+        by_task.setdefault(e.task_id, []).append(e)
+    groups = list(by_task.values())
+    samples = min((len(g) for g in groups), default=0)
+    goals = [getattr(g[0], "goal", None) for g in groups]
+    ended = [[bool(getattr(e, "terminated", True)) for e in g] for g in groups]
+    decisions = [t.decision for e in episodes for t in e.turns]
+    generated = [d for d in decisions if not d.scores and d.token_ids
+                 and len(getattr(d, "entropies", None) or []) == len(d.token_ids)]
+    out = diversity_metrics([[e.actions for e in g] for g in groups],
+                            [[e.success for e in g] for g in groups],
+                            ks=pass_k_ladder(samples, max_k),
+                            token_entropies=[d.entropies for d in generated] or None,
+                            search_query=search_query, template=template,
+                            goals=goals if any(goals) else None, ended=ended, unit="action")
+    out.update(policy_entropy(decisions, temperature))
+    if tokenizer is not None and generated:
+        out.update(reasoning_action_entropy(_pieces(d, tokenizer) for d in generated))
+    return out
+
+
+def _pieces(decision: Decision, tokenizer) -> tuple[list[str], list[float]]:
+    """(token pieces, entropies) of a generated decision; the decode is skipped when the
+    completion has no "Action:" (then every token is an action token)."""
+    if ACTION_MARKER not in decision.completion:
+        return [""] * len(decision.token_ids), list(decision.entropies)
+    return token_pieces(tokenizer, decision.token_ids), list(decision.entropies)
 
 
 def run_episodes(agent: Agent, make_env: Callable[[], Any], jobs: list[tuple[str, int]],
@@ -139,20 +197,29 @@ class EvalConfig:
 def evaluate(agent: Agent, env_cfg, cfg: EvalConfig,
              on_episode: Callable[[Episode], None] | None = None) -> EvalResult:
     """Success, score, length and pass@k of `agent` on `cfg.split` of the environment."""
+    from earlyexp.experience.search_metrics import declared_search_query
+
     probe = env_cfg.make()
     try:
         tasks = probe.tasks(cfg.split)
+        search_query, template = declared_search_query(probe), probe.action_template
     finally:
         probe.close()
     tasks = tasks[: cfg.num_tasks] if cfg.num_tasks else tasks
     jobs = [(t, cfg.seed + i) for t in tasks for i in range(cfg.seeds)]
-    episodes = run_episodes(agent, env_cfg.make, jobs, cfg.num_envs, on_episode=on_episode)
+    episodes = run_episodes(agent, env_cfg.make, jobs, cfg.num_envs, keep_turns=True,
+                            on_episode=on_episode)
+    diversity = evaluation_metrics(
+        episodes, float(getattr(agent, "temperature", 0.0)), search_query=search_query,
+        template=template, tokenizer=getattr(getattr(agent, "policy", None), "tokenizer", None))
+    for e in episodes:  # the metrics are taken; do not hold every prompt in memory
+        e.turns = []
     per_task: dict[str, list[bool]] = {}
     for e in episodes:
         per_task.setdefault(e.task_id, []).append(e.success)
     pass_k = {k: sum(pass_at_k(len(v), sum(v), k) for v in per_task.values()) / len(per_task)
               for k in cfg.pass_k}
-    return EvalResult(cfg.split, episodes, cfg.seeds, pass_k)
+    return EvalResult(cfg.split, episodes, cfg.seeds, pass_k, diversity)
 
 
 def episode_record(e: Episode) -> dict[str, Any]:
