@@ -24,7 +24,8 @@ class WebShopEnv(TextEnv):
 
     Action Space:
         `search[query]` on the search page (BM25 over the catalog, at most 50
-        results) and `click[button text]` for any button the page shows
+        results; a query over 400 characters is invalid, as on the web
+        server) and `click[button text]` for any button the page shows
         (`Back to Search`, `Next >`, `< Prev`, a product id, an option value,
         `Description`, `Features`, `Buy Now`), matched ignoring case. Anything
         else is invalid.

@@ -10,7 +10,9 @@ none of those hold; 0.1 when the overlap is under 0.1 and 0 when it is
 empty. Attributes and options match fuzzily (rapidfuzz `token_set_ratio`
 above 85 after lower-casing and dropping punctuation, as thefuzz did for
 WebShop); an attribute also counts when it appears verbatim in the title,
-features or description. Success is a reward of exactly 1.
+features or description. Before options are compared, both sides are
+colour-normalised as WebShop's `normalize_color` does (`normalize_color`
+here): "rose gold" is compared as "gold". Success is a reward of exactly 1.
 """
 from __future__ import annotations
 
@@ -23,6 +25,17 @@ from rapidfuzz.utils import default_process
 from earlyexp.envs.webshop.catalog import Product
 
 FUZZY_THRESHOLD = 85.0
+#: The colour words of WebShop's option normalisation (web_agent_site/engine/normalize.py).
+COLOR_WORDS = frozenset("""
+    alabaster apricot aqua ash asphalt azure banana beige black blue blush bordeaux bronze
+    brown burgundy camel camo caramel champagne charcoal cheetah chestnut chocolate christmas
+    coffee cognac copper coral cranberry cream crystal dark denim eggplant elephant espresso
+    fuchsia gold granite grape graphite grass gray green grey heather indigo ivory ivy khaki
+    lavender lemon leopard light lilac lime magenta maroon mauve merlot midnight mint mocha
+    multicolor mushroom mustard natural navy nude olive orange peach pewter pink plum purple
+    rainbow red rose royal rust sand sapphire seashell silver skull slate steel stone stonewash
+    sunflower tan taupe teal tiger turquoise violet walnut wheat white wine yellow
+""".split())
 
 
 @dataclass(frozen=True)
@@ -61,6 +74,24 @@ def fuzzy_match(a: str, b: str) -> bool:
     return fuzz.token_set_ratio(a, b, processor=default_process) > FUZZY_THRESHOLD
 
 
+def normalize_color(value: str) -> str:
+    """WebShop's colour normalisation of an option value: the alphabetically first colour
+    word that occurs anywhere in it (as a substring: "darkred" holds "dark"), else the value.
+
+    WebShop scans its alphabetical list and returns the first word found, hence `min`.
+    "rose gold" -> "gold", "navy blue" -> "blue", "xl" -> "xl". Values are lower-cased first
+    (the generated ones already are).
+    """
+    text = value.lower()
+    found = [word for word in COLOR_WORDS if word in text]
+    return min(found) if found else text
+
+
+def option_match(chosen: str, wanted: str) -> bool:
+    """WebShop's option comparison: fuzzy equality of the colour-normalised values."""
+    return fuzzy_match(normalize_color(chosen), normalize_color(wanted))
+
+
 def type_reward(product: Product, goal: Goal) -> tuple[float, bool, bool, float]:
     """(r_type, query_match, category_match, title_score) of buying `product` for `goal`."""
     query_match = product.name == goal.name
@@ -89,8 +120,8 @@ def attribute_matches(product: Product, goal: Goal) -> int:
 
 
 def option_matches(chosen: Mapping[str, str], goal: Goal) -> int:
-    """How many goal option values are among the chosen ones (fuzzily, any option type)."""
-    return sum(any(fuzzy_match(have, want) for have in chosen.values())
+    """How many goal option values are among the chosen ones (normalised, fuzzily, any type)."""
+    return sum(any(option_match(have, want) for have in chosen.values())
                for want in goal.options.values())
 
 
@@ -113,7 +144,7 @@ def best_options(product: Product, goal: Goal) -> dict[str, str]:
     for kind, values in product.options.items():
         wanted = goal.options.get(kind)
         exact = [v for v in values if v == wanted]
-        close = [v for v in values if wanted and fuzzy_match(v, wanted)]
+        close = [v for v in values if wanted and option_match(v, wanted)]
         chosen[kind] = (exact or close or values)[0]
     return chosen
 

@@ -5,7 +5,10 @@ the text environment, and every form submission becomes the same action
 string (`search[...]` or `click[...]`) the text environment takes; the page
 is rendered from the same `PageView`. The site and the text environment
 therefore agree page for page. Jinja2 autoescaping escapes every catalog
-string.
+string. Every response carries `SECURITY_HEADERS` (a Content-Security-Policy
+that allows only the site's own stylesheet and form targets, no framing, no
+MIME sniffing); the stylesheet is served at `/style.css`, so the pages need
+no inline style or script.
 
     serve(host="127.0.0.1", port=3000, num_products=5000)   # blocks
     with running_server(port=0) as url: ...                  # background thread, for tests
@@ -27,19 +30,53 @@ import jinja2
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
+from starlette.datastructures import MutableHeaders
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from earlyexp.envs.webshop.env import WebShopEnv
+from earlyexp.envs.webshop.shop import MAX_QUERY_CHARS
 from earlyexp.errors import ResetNeeded, UnknownTaskError
 
 MAX_SESSIONS = 1000
-MAX_QUERY_CHARS = 400
 MAX_FORM_BYTES = 8192
+_TEMPLATE_DIR = Path(__file__).with_name("templates")
 _TEMPLATES = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
+    loader=jinja2.FileSystemLoader(_TEMPLATE_DIR),
     autoescape=True, undefined=jinja2.StrictUndefined,
 )
+_STYLESHEET = (_TEMPLATE_DIR / "style.css").read_text(encoding="utf-8")
+#: Sent with every response: only our own stylesheet and form targets, never inside a frame.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": ("default-src 'none'; style-src 'self'; form-action 'self'; "
+                                "base-uri 'none'; frame-ancestors 'none'"),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+class SecurityHeaders:
+    """ASGI wrapper that adds `SECURITY_HEADERS` to every HTTP response of the app it wraps,
+    error pages included (it sits outside Starlette's own error handling)."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 class _Browser:
@@ -50,7 +87,7 @@ class _Browser:
         env.reset(seed=0, options={"task_id": task_id})
 
 
-def build_app(**env_kwargs: Any) -> Starlette:
+def build_app(**env_kwargs: Any) -> ASGIApp:
     """The ASGI app serving the shop built from `env_kwargs` (those of `WebShopEnv`)."""
     template_env = WebShopEnv(**env_kwargs)  # loads the shared shop once, up front
     browsers: OrderedDict[str, _Browser] = OrderedDict()
@@ -83,16 +120,20 @@ def build_app(**env_kwargs: Any) -> Starlette:
             return RedirectResponse("/", status_code=303)
         action = _form_action(await request.body())
         try:
-            *_, info = browser.env.step(action)
+            obs, *_, info = browser.env.step(action)
         except ResetNeeded:
             browser.message = "This episode has ended; start the next task."
         else:
-            browser.message = "" if info["valid_action"] else f"Invalid action: {action[:120]}"
+            # The environment's own explanation: the first paragraph of its observation.
+            browser.message = "" if info["valid_action"] else obs.split("\n\n", 1)[0][:300]
         return RedirectResponse(f"/session/{sid}", status_code=303)
 
-    routes = [Route("/", start), Route("/session/{sid}", page),
+    async def stylesheet(request: Request) -> Response:
+        return Response(_STYLESHEET, media_type="text/css")
+
+    routes = [Route("/", start), Route("/style.css", stylesheet), Route("/session/{sid}", page),
               Route("/session/{sid}", submit, methods=["POST"])]
-    return Starlette(routes=routes)
+    return SecurityHeaders(Starlette(routes=routes))
 
 
 def _form_action(body: bytes) -> str:
@@ -105,8 +146,9 @@ def _form_action(body: bytes) -> str:
     fields = urllib.parse.parse_qs(body[:MAX_FORM_BYTES].decode("utf-8", "replace"))
     form = {name: values[0] for name, values in fields.items()}
     if form.get("button"):
-        return f"click[{str(form['button'])[:MAX_QUERY_CHARS]}]"
-    return f"search[{str(form.get('query', ''))[:MAX_QUERY_CHARS]}]"
+        return f"click[{str(form['button'])[:MAX_QUERY_CHARS]}]"  # longer labels name no button
+    # Not clipped: the environment refuses a query over MAX_QUERY_CHARS and says why.
+    return f"search[{form.get('query', '')}]"
 
 
 def _render(browser: _Browser, sid: str) -> str:

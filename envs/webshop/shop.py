@@ -7,7 +7,10 @@ snapshot is a copy of a few fields, not a replay of searches.
 
 Actions follow WebShop: `search[query]` on the search page, and
 `click[button text]` for any button the current page shows (matched
-ignoring case and repeated spaces).
+ignoring case and repeated spaces). A query longer than `MAX_QUERY_CHARS`
+(after collapsing blanks) is an invalid action that says so; it is never
+clipped, so what was searched is always what the agent wrote. The web
+server applies the same rule, since every form becomes one of these actions.
 """
 from __future__ import annotations
 
@@ -25,6 +28,8 @@ from earlyexp.envs.webshop.tasks import SPLITS, Task, load_tasks
 from earlyexp.errors import UnknownTaskError
 
 ACTION_PATTERN = re.compile(r"(search|click)\[(.*)\]", re.IGNORECASE | re.DOTALL)
+#: The longest query the shop searches for, in characters (as the web server allows).
+MAX_QUERY_CHARS = 400
 
 
 class Shop:
@@ -135,6 +140,10 @@ def _search(shop: Shop, session: Session, query: str) -> StepResult:
                                  "first.")
     if not query:
         return StepResult(False, "Invalid action: search[] needs a query, e.g. search[red shoes].")
+    if len(query) > MAX_QUERY_CHARS:
+        return StepResult(False, f"Invalid action: the query has {len(query)} characters; at most "
+                                 f"{MAX_QUERY_CHARS} are searched. Use a few key words, e.g. "
+                                 "search[navy dress shirt large].")
     session.page, session.query, session.page_no = "results", query, 1
     session.results = tuple(shop.index.search(query))
     return StepResult(True)

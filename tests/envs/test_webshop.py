@@ -1,6 +1,7 @@
 """WebShop family: catalog, splits, reward formula, expert, snapshots, bad input, web site."""
 from __future__ import annotations
 
+import http.client
 import itertools
 import random
 import re
@@ -21,6 +22,7 @@ from earlyexp.envs.webshop import cache, catalog, reward, vocab
 from earlyexp.envs.webshop.catalog import Product
 from earlyexp.envs.webshop.reward import Goal, purchase_reward
 from earlyexp.envs.webshop.server import running_server
+from earlyexp.envs.webshop.shop import MAX_QUERY_CHARS
 from earlyexp.errors import UnknownSplitError, UnknownTaskError
 
 SMALL = envs.spec("webshop").smoke_kwargs
@@ -108,6 +110,9 @@ def test_vocabulary_values_never_fuzzy_match_each_other():
         assert not [(a, b) for a, b in itertools.combinations(attributes, 2) if close(a, b)]
         for values in category.options.values():
             assert not [(a, b) for a, b in itertools.combinations(values, 2) if close(a, b)]
+            # Options are compared after WebShop's colour normalisation: no new collisions.
+            assert not [(a, b) for a, b in itertools.combinations(values, 2)
+                        if reward.option_match(a, b)]
         all_values = [v for values in category.options.values() for v in values]
         assert len(all_values) == len(set(all_values)), category.path
 
@@ -160,6 +165,28 @@ def test_reward_type_match_scales_everything():
     result = bought(goal=vague)                       # 1 of 6 type words, no category match
     assert result.title_score == pytest.approx(1 / 6) and result.r_type == 0.5
     assert result.total == pytest.approx(0.5)
+
+
+def test_colours_are_normalised_before_options_match_as_in_webshop():
+    # WebShop scans its alphabetical colour list and keeps the first word found in the value
+    # (as a substring); worked out by hand for these values:
+    for value, colour in [("rose gold", "gold"), ("navy blue", "blue"), ("darkred", "dark"),
+                          ("light grey heather", "grey"), ("Burgundy", "burgundy"),
+                          ("redwood", "red"), ("xl", "xl"), ("2 pack", "2 pack")]:
+        assert reward.normalize_color(value) == colour, value
+    earbuds = Product("B0TESTBUDS", "Acme Wireless Earbuds", "wireless earbuds",
+                      ("Electronics", "Audio"), ("noise cancelling",),
+                      {"color": ("rose gold", "rosegold", "black")}, 50.0, "Earbuds.", ())
+    wants = {colour: Goal("B0TESTBUDS", "wireless earbuds", ("Electronics", "Audio"),
+                          ("noise cancelling",), {"color": colour}, 60.0)
+             for colour in ("rose", "gold")}
+    # Without normalisation "rose gold" fuzzily equals "rose" (token subset, 100) and
+    # "rosegold" differs from "gold" (67); with it, the other way round, as in WebShop.
+    assert purchase_reward(earbuds, {"color": "rose gold"}, wants["rose"]).option_matches == 0
+    assert purchase_reward(earbuds, {"color": "rose gold"}, wants["gold"]).option_matches == 1
+    assert purchase_reward(earbuds, {"color": "rosegold"}, wants["gold"]).option_matches == 1
+    assert reward.best_options(earbuds, wants["gold"]) == {"color": "rose gold"}
+    assert reward.attainable_reward(earbuds, wants["gold"]) == 1.0
 
 
 # ------------------------------------------------------------------ expert and episodes
@@ -230,6 +257,20 @@ def test_bad_actions_explain_and_leave_the_page(small_env):
     assert not info3["valid_action"] and "Back to Search" in obs3
     _obs4, *_, info4 = small_env.step("click[next >]")   # buttons match ignoring case
     assert info4["valid_action"] and info4["page"] == "results"
+
+
+def test_queries_are_capped_at_the_servers_400_characters(small_env):
+    obs, info = small_env.reset(seed=0, options={"task_id": small_env.tasks("train")[0]})
+    words = ("navy shirt " * 40).split()
+    longest = " ".join(words)[:MAX_QUERY_CHARS].strip()
+    too_long = longest + " xl" * 5
+    assert len(longest) <= MAX_QUERY_CHARS < len(too_long)
+    obs2, _, term, _, info2 = small_env.step(f"search[{too_long}]")
+    assert not info2["valid_action"] and not term and info2["page"] == "search"
+    assert f"the query has {len(too_long)} characters; at most {MAX_QUERY_CHARS}" in obs2
+    assert obs2.endswith(obs)  # nothing was searched, the page is unchanged
+    _, _, _, _, info3 = small_env.step(f"search[{longest}]")
+    assert info3["valid_action"] and info3["page"] == "results"
 
 
 def test_fuzzed_near_valid_actions_never_raise(small_env):
@@ -318,6 +359,53 @@ def test_site_escapes_catalog_and_user_strings():
         with pytest.raises(urllib.error.HTTPError) as unknown_task:
             urllib.request.urlopen(f"{base}/?task=train-77777", timeout=10)
         assert unknown_task.value.code == 404
+
+
+def _raw_request(base, method, path, body=None):
+    """One HTTP exchange without following redirects: (status, headers, body text)."""
+    host, port = urllib.parse.urlsplit(base).netloc.split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        headers = {"Content-Type": "application/x-www-form-urlencoded"} if body else {}
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read().decode()
+    finally:
+        connection.close()
+
+
+def test_every_response_carries_the_security_headers():
+    wanted = {"content-security-policy", "x-frame-options", "x-content-type-options"}
+    with running_server(**SMALL) as base:
+        status, headers, _ = _raw_request(base, "GET", "/")
+        assert status == 303
+        session = headers["location"]
+        long_query = urllib.parse.urlencode({"query": "shirt " * 100}).encode()
+        exchanges = {
+            "start (redirect)": (status, headers),
+            "page": _raw_request(base, "GET", session)[:2],
+            "search (redirect)": _raw_request(base, "POST", session, long_query)[:2],
+            "stylesheet": _raw_request(base, "GET", "/style.css")[:2],
+            "unknown session": _raw_request(base, "GET", "/session/nope")[:2],
+            "unknown task": _raw_request(base, "GET", "/?task=train-77777")[:2],
+            "no such route": _raw_request(base, "GET", "/admin")[:2],
+            "wrong method": _raw_request(base, "DELETE", session)[:2],
+        }
+        for name, (code, got) in exchanges.items():
+            got = {key.lower(): value for key, value in got.items()}
+            assert wanted <= set(got), (name, code, got)
+            assert got["x-content-type-options"] == "nosniff", name
+            assert got["x-frame-options"] == "DENY", name
+            policy = dict(part.strip().split(" ", 1) for part in
+                          got["content-security-policy"].split(";"))
+            assert policy["default-src"] == "'none'" and policy["frame-ancestors"] == "'none'"
+            assert policy["style-src"] == "'self'" and policy["form-action"] == "'self'"
+        assert [exchanges[n][0] for n in ("page", "stylesheet", "unknown session", "wrong method")
+                ] == [200, 200, 404, 405]
+        # The over-long query came back as the environment's explanation, nothing searched.
+        _, _, html = _raw_request(base, "GET", session)
+        assert f"at most {MAX_QUERY_CHARS} are searched" in html and 'data-page="search"' in html
+        assert "<style" not in html and 'href="/style.css"' in html  # CSP allows no inline style
 
 
 def _chromium() -> str | None:
