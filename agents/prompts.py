@@ -240,23 +240,10 @@ class PromptRenderer:
         return self.count([text])[0]
 
     def shrink(self, part: _Part, tokens: int) -> int:
-        """Clip the middle of `part.body` to the longest text whose whole part has at most
-        `tokens` tokens; returns the part's new token count. A binary search on the
-        characters kept, started from the proportional guess (the marker when none fit)."""
-        body, own = part.body, self.count_one(part.text)
-        guess = len(body) * tokens // max(1, own)
-        low, high = 0, len(body) - 1
-        probe, best = min(high, guess), (0, None)
-        while low <= high:
-            part.body = clip_middle(body, probe)
-            size = self.count_one(part.text)
-            if size <= tokens:
-                low, best = probe + 1, (probe, size)
-            else:
-                high = probe - 1
-            probe = (low + high + 1) // 2
-        part.body = clip_middle(body, best[0])
-        return best[1] if best[1] is not None else self.count_one(part.text)
+        """Clip the middle of `part.body` so that the whole part has at most `tokens` tokens;
+        returns the part's new token count."""
+        part.body, size = _clip_to_tokens(part.body, tokens, self.count, part.head, part.tail)
+        return size
 
 
 class _Fitting:
@@ -368,6 +355,83 @@ class _Fitting:
 
     def clip_goal(self) -> None:
         self._shrink("goal", 1, "goal")
+
+
+def _clip_to_tokens(text: str, tokens: int, count: TokenCounter, head: str = "",
+                    tail: str = "") -> tuple[str, int]:
+    """The longest middle-clip of `text` for which `head + clip + tail` has at most `tokens`
+    tokens, and that count: a binary search on the characters kept, started from the
+    proportional guess (only the marker is left when nothing fits)."""
+    own = count([f"{head}{text}{tail}"])[0]
+    if own <= tokens:
+        return text, own
+    low, high = 0, len(text) - 1
+    probe, best = min(high, len(text) * tokens // max(1, own)), (0, None)
+    while low <= high:
+        size = count([f"{head}{clip_middle(text, probe)}{tail}"])[0]
+        if size <= tokens:
+            low, best = probe + 1, (probe, size)
+        else:
+            high = probe - 1
+        probe = (low + high + 1) // 2
+    clipped = clip_middle(text, best[0])
+    return clipped, best[1] if best[1] is not None else count([f"{head}{clipped}{tail}"])[0]
+
+
+def clip_to_tokens(texts: Sequence[str], tokens: int, count: TokenCounter) -> list[str]:
+    """Each text with its middle cut so that it has at most `tokens` tokens (counted in one
+    batch; only the texts over the limit are searched)."""
+    sizes = count(texts)
+    return [t if n <= tokens else _clip_to_tokens(t, tokens, count)[0]
+            for t, n in zip(texts, sizes)]
+
+
+@dataclass(frozen=True)
+class LengthBudget:
+    """The one length budget of a model, shared by warm-start data, evaluation and RL.
+
+    `max_positions` is the model's context (`max_position_embeddings`, or a smaller
+    `data.max_length`); `max_new_tokens` the room evaluation and RL keep for an action.
+    A prompt an agent acts on gets `room = prompt_room(max_positions, max_new_tokens)`.
+    A training row gets the same room when its completion fits in `max_new_tokens` (IL:
+    the action), else `max_positions - completion - 1` (IWM, SR: the 1 is the EOS that
+    TRL appends), so that prompt + completion never exceeds the model and nothing is
+    truncated later. Long completions are first cut to half the context, and further where a
+    row's prompt must keep more (`reserve`: its goal, suffix and observation floor).
+    """
+
+    max_positions: int
+    max_new_tokens: int
+    count: TokenCounter
+
+    def __post_init__(self):
+        if self.max_positions < 16 or self.max_new_tokens < 1:
+            raise ValueError("LengthBudget needs max_positions >= 16 "
+                             f"and max_new_tokens >= 1, got {self.max_positions} and "
+                             f"{self.max_new_tokens}")
+
+    @classmethod
+    def for_tokenizer(cls, tokenizer, max_positions: int, max_new_tokens: int
+                      ) -> "LengthBudget":
+        return cls(max_positions, max_new_tokens, token_counter(tokenizer))
+
+    @property
+    def room(self) -> int:
+        from earlyexp.agents.context import prompt_room
+        return prompt_room(self.max_positions, self.max_new_tokens)
+
+    def fit_completions(self, completions: Sequence[str], reserve: Sequence[int] | None = None
+                        ) -> tuple[list[str], list[int]]:
+        """Completions cut to at most half the context, and to what leaves each prompt its
+        `reserve` tokens; returns them and the prompt room each leaves."""
+        reserve = reserve or [0] * len(completions)
+        sizes = self.count(completions)
+        fitted = []
+        for text, size, keep in zip(completions, sizes, reserve):
+            limit = max(1, min(self.max_positions // 2, self.max_positions - keep - 1))
+            fitted.append(text if size <= limit else _clip_to_tokens(text, limit, self.count)[0])
+        sizes = self.count(fitted)
+        return fitted, [min(self.room, self.max_positions - n - 1) for n in sizes]
 
 
 def _some_actions(actions: list[str], keep: int) -> str:

@@ -11,6 +11,7 @@ can replace it.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable
@@ -68,8 +69,10 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int):
 
 
 def create_tiny_model(texts: Iterable[str], out_dir: str | Path,
-                      cfg: TinyModelConfig | None = None) -> Path:
-    """Train the tokenizer on `texts`, build a randomly initialised Llama, save both."""
+                      cfg: TinyModelConfig | None = None,
+                      built_from: list[str] | None = None) -> Path:
+    """Train the tokenizer on `texts`, build a randomly initialised Llama, save both.
+    `built_from` names the datasets the texts came from (recorded in tiny_model.json)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
     from transformers.utils import logging as hf_logging
@@ -90,5 +93,6 @@ def create_tiny_model(texts: Iterable[str], out_dir: str | Path,
     out = Path(out_dir)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    (out / "tiny_model.json").write_text(__import__("json").dumps(asdict(cfg), indent=1))
+    record = {**asdict(cfg), "built_from": built_from or []}
+    (out / "tiny_model.json").write_text(json.dumps(record, indent=1))
     return out

@@ -23,6 +23,13 @@ defaults to `mask_arguments` (quoted strings, numbers, bracket and paren content
 a family whose arguments look different overrides it, so that template entropy
 measures the choice of action kind and shape, not of its arguments.
 
+One optional hook serves branching where the action space is open (no
+admissible list): `propose_actions(n, rng) -> list[str] | None`, up to `n`
+distinct candidate actions at the current state, built by the family (bfcl:
+perturbed arguments and other functions, `envs/bfcl/proposals.py`). It must
+not change the episode. `sampler=uniform` draws alternatives from it; the
+default None means the family has no proposer and `sampler=uniform` is refused.
+
 Do not name an attribute `spec`: `gymnasium.Env.spec` is reserved and
 `check_env` reads it. Rewards must stay inside the class's `reward_range`
 (RL checks it); a family with negative rewards declares it.
@@ -196,6 +203,11 @@ class TextEnv(gym.Env[str, str]):
     def action_template(self, action: str) -> str:
         """`action` with its arguments masked (default `mask_arguments`). Pure."""
         return mask_arguments(action)
+
+    def propose_actions(self, n: int, rng) -> list[str] | None:
+        """Up to `n` distinct candidate actions at the current state, for branching in an
+        open action space (see the module docstring); None: the family has no proposer."""
+        return None
 
     # ------------------------------------------------------------ API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):

@@ -12,7 +12,8 @@ import random
 from typing import Protocol
 
 from earlyexp.agents.policy import Policy
-from earlyexp.agents.prompts import PromptFormat, State, parse_action, render
+from earlyexp.agents.context import prompt_room
+from earlyexp.agents.prompts import PromptFormat, PromptRenderer, State, parse_action, render
 from earlyexp.errors import ConfigError
 from earlyexp.experience.records import EXPERT_BRANCH, Step, Trajectory, Transition
 from earlyexp.experience.storage import TaskResult
@@ -21,25 +22,33 @@ STEP_INFO_DROPPED = ("admissible_actions",)  # stored once per state in transiti
 
 
 class AlternativeSampler(Protocol):
-    """Proposes up to `k` distinct alternatives to `expert_action` at `state`."""
+    """Proposes up to `k` distinct alternatives to `expert_action` at `state` (`env` is the
+    environment at that state, for samplers that ask it for candidates)."""
 
-    def sample(self, state: State, expert_action: str, k: int, rng: random.Random) -> list[str]:
+    def sample(self, state: State, expert_action: str, k: int, rng: random.Random,
+               env=None) -> list[str]:
         ...
 
 
 class UniformSampler:
-    """Draws alternatives uniformly, without replacement, from the admissible actions."""
+    """Draws alternatives uniformly, without replacement, from the admissible actions, or,
+    where the action space is open, from the candidates the family proposes
+    (`TextEnv.propose_actions`; bfcl builds them from its function docs and state)."""
 
     name = "uniform"
 
-    def sample(self, state: State, expert_action: str, k: int, rng: random.Random) -> list[str]:
-        if state.admissible_actions is None:
+    def sample(self, state: State, expert_action: str, k: int, rng: random.Random,
+               env=None) -> list[str]:
+        candidates = state.admissible_actions
+        if candidates is None and env is not None:
+            candidates = env.propose_actions(2 * k + 1, rng)  # the expert's may be among them
+        if candidates is None:
             raise ConfigError(
                 "sampler", "uniform",
-                "this environment has an open action space (no admissible actions); "
-                "use sampler=policy to sample alternatives from a model",
+                "this environment has an open action space (no admissible actions) and "
+                "proposes no alternatives; use sampler=policy to sample them from a model",
             )
-        pool = [a for a in dict.fromkeys(state.admissible_actions) if a != expert_action]
+        pool = [a for a in dict.fromkeys(candidates) if a != expert_action]
         return rng.sample(pool, min(k, len(pool)))
 
 
@@ -60,14 +69,25 @@ class PolicySampler:
         self.temperature, self.max_new_tokens, self.oversample = (
             temperature, max_new_tokens, oversample)
 
-    def sample(self, state: State, expert_action: str, k: int, rng: random.Random) -> list[str]:
+    def sample(self, state: State, expert_action: str, k: int, rng: random.Random,
+               env=None) -> list[str]:
         generations = self.policy.generate(
-            [render(state, self.fmt)], n=self.oversample * k,
+            [self._prompt(state)], n=self.oversample * k,
             temperature=self.temperature, max_new_tokens=self.max_new_tokens,
         )[0]
         actions = (parse_action(g.text) for g in generations)
         distinct = dict.fromkeys(a for a in actions if a and a != expert_action)
         return list(distinct)[:k]
+
+    def _prompt(self, state: State) -> str:
+        """The state rendered within the policy's budget (the room evaluation uses), when the
+        policy exposes its tokenizer and context; else rendered whole."""
+        tokenizer = getattr(self.policy, "tokenizer", None)
+        positions = getattr(self.policy, "max_positions", None)
+        if tokenizer is None or not positions:
+            return render(state, self.fmt)
+        renderer = PromptRenderer.for_tokenizer(self.fmt, tokenizer)
+        return renderer.render(state, prompt_room(positions, self.max_new_tokens)).text
 
 
 def collect_task(env, task_id: str, seed: int, k: int, sampler: AlternativeSampler,
@@ -94,7 +114,7 @@ def collect_task(env, task_id: str, seed: int, k: int, sampler: AlternativeSampl
         expert = info["expert_action"]
         if k > 0:
             snap = env.snapshot(mode=snapshot_mode)
-            for branch, alternative in enumerate(sampler.sample(state, expert, k, rng)):
+            for branch, alternative in enumerate(sampler.sample(state, expert, k, rng, env=env)):
                 record(alternative, branch, env.step(alternative))
                 env.restore(snap)
         outcome = env.step(expert)

@@ -168,9 +168,11 @@ def collect(cfg: CollectConfig, on_result: Callable[[int, int], None] | None = N
         if not jobs:
             raise ConfigError("split", cfg.split, f"environment {cfg.env.name!r} has no tasks there")
         _, info = probe.reset(seed=cfg.seed, options={"task_id": jobs[0][0]})
-        if cfg.k > 0 and cfg.sampler == "uniform" and info["admissible_actions"] is None:
+        if (cfg.k > 0 and cfg.sampler == "uniform" and info["admissible_actions"] is None
+                and probe.propose_actions(1, random.Random(0)) is None):
             raise ConfigError("sampler", "uniform", f"{cfg.env.name!r} has an open action space "
-                              "(no admissible actions); use sampler=policy")
+                              "(no admissible actions) and proposes no alternatives; "
+                              "use sampler=policy")
     finally:
         probe.close()
     writer = ExperienceWriter(cfg.out_dir, cfg.meta(), cfg.shard_size, repair=cfg.repair)

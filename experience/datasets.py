@@ -1,8 +1,20 @@
 """Prompt-completion datasets for the three objectives, built from stored experience.
 
-    IL   render(s)                         -> " a"                 (expert transitions)
-    IWM  render(s) + " a\\nNext observation:" -> " s'"              (expert and alternatives)
-    SR   render(s, "Reflection:")          -> " reflection\\nAction: a"
+    IL   render(s)                                   -> " a"
+    IWM  render(s, suffix="Action: a\\nNext observation:") -> " s'"
+    SR   render(s, suffix="Reflection:")              -> " reflection\\nAction: a"
+
+With a `LengthBudget` (the model's tokenizer, its context and the room evaluation
+and RL keep for an action), every row is rendered to fit: an IL prompt gets
+exactly the room an agent's prompt gets at evaluation and in RL, so the model
+is trained on the view of a state it will act on; IWM and SR prompts get what
+their longer completions leave (see `LengthBudget`). The renderer never gives up
+the goal first (`agents/prompts.py`). Without a budget the rows are rendered
+whole (the text the embedded tokenizer is trained on).
+
+Counting is batched over the whole column with the fast tokenizer: one call for
+the completions, one for the prompts; only the rows over their budget are fitted
+part by part.
 
 `expert_fraction` keeps that fraction of the expert trajectories (whole
 tasks, chosen with a fixed seed) and every dataset is built from the same
@@ -13,10 +25,13 @@ stored K or fewer). Each dataset is a `datasets.Dataset` with `prompt` and
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 
 from datasets import Dataset
 
-from earlyexp.agents.prompts import ACTION_TAG, PromptFormat, render
+from earlyexp.agents.prompts import (
+    ACTION_TAG, LengthBudget, PromptFormat, PromptRenderer, Rendered, State, clip_middle,
+)
 from earlyexp.errors import ConfigError, EmptyDatasetError
 from earlyexp.experience.records import Reflection, Transition
 from earlyexp.experience.reflection import BranchGroup, Reflector, group_transitions
@@ -53,22 +68,84 @@ def check_k(transitions: list[Transition], k: int | None) -> int:
     return k
 
 
-def il_dataset(transitions: list[Transition], fmt: PromptFormat) -> Dataset:
-    rows = [{"prompt": render(t.state, fmt), "completion": f" {t.action}"}
-            for t in transitions if t.is_expert]
-    return _dataset(rows, "IL", "expert transitions")
+@dataclass
+class Rows:
+    """The rendered rows of one dataset (kept, with what fitting gave up, for reports)."""
+
+    name: str
+    rendered: list[Rendered]
+    completions: list[str]
+
+    @property
+    def prompts(self) -> list[str]:
+        return [r.text for r in self.rendered]
+
+    def dataset(self, what: str) -> Dataset:
+        if not self.rendered:
+            raise EmptyDatasetError(
+                f"The {self.name} dataset is empty: the experience holds no {what}. "
+                "Check the experience directory and the data options.")
+        return Dataset.from_dict({"prompt": self.prompts, "completion": self.completions})
 
 
-def iwm_prompt(t: Transition, fmt: PromptFormat) -> str:
-    return f"{render(t.state, fmt)} {t.action}\n{NEXT_OBS_TAG}"
+def render_rows(name: str, states: list[State], suffixes: list[str], completions: list[str],
+                fmt: PromptFormat, budget: LengthBudget | None) -> Rows:
+    """Render `states` with their suffixes so that each prompt leaves room for its completion."""
+    completions = [f" {clip_middle(c.strip(), _completion_chars(fmt))}" for c in completions]
+    if budget is None:
+        return Rows(name, PromptRenderer(fmt).render_all(states, None, suffixes), completions)
+    completions, rooms = budget.fit_completions(completions, _reserve(states, suffixes, fmt, budget))
+    renderer = PromptRenderer(fmt, budget.count)
+    return Rows(name, renderer.render_all(states, rooms, suffixes), completions)
 
 
-def iwm_dataset(transitions: list[Transition], fmt: PromptFormat, k: int | None = None
-                ) -> Dataset:
+def _reserve(states: list[State], suffixes: list[str], fmt: PromptFormat,
+             budget: LengthBudget) -> list[int]:
+    """Tokens each prompt keeps whatever its completion: goal, suffix, observation floor
+    (goals repeat over a task's rows, so each distinct one is counted once)."""
+    goals = list(dict.fromkeys(s.goal for s in states))
+    goal_tokens = dict(zip(goals, budget.count([f"Goal: {g.strip()}" for g in goals])))
+    suffix_tokens = budget.count(suffixes)
+    return [goal_tokens[s.goal] + n + fmt.min_observation_tokens + 8
+            for s, n in zip(states, suffix_tokens)]
+
+
+def _completion_chars(fmt: PromptFormat) -> int:
+    # A completion is an action, an observation or a reflection plus an action.
+    return 2 * fmt.max_observation_chars
+
+
+def il_rows(transitions: list[Transition], fmt: PromptFormat,
+            budget: LengthBudget | None = None) -> Rows:
+    experts = [t for t in transitions if t.is_expert]
+    return render_rows("IL", [t.state for t in experts], [ACTION_TAG] * len(experts),
+                       [t.action for t in experts], fmt, budget)
+
+
+def il_dataset(transitions: list[Transition], fmt: PromptFormat,
+               budget: LengthBudget | None = None) -> Dataset:
+    return il_rows(transitions, fmt, budget).dataset("expert transitions")
+
+
+def iwm_suffix(action: str) -> str:
+    return f"{ACTION_TAG} {action}\n{NEXT_OBS_TAG}"
+
+
+def iwm_rows(transitions: list[Transition], fmt: PromptFormat, k: int | None = None,
+             budget: LengthBudget | None = None) -> Rows:
     k = check_k(transitions, k)
-    rows = [{"prompt": iwm_prompt(t, fmt), "completion": f" {_clip(t.next_obs, fmt)}"}
-            for t in transitions if t.is_expert or t.branch < k]
-    return _dataset(rows, "IWM", "transitions")
+    kept = [t for t in transitions if t.is_expert or t.branch < k]
+    return render_rows("IWM", [t.state for t in kept], [iwm_suffix(t.action) for t in kept],
+                       [_observation(t.next_obs, fmt) for t in kept], fmt, budget)
+
+
+def iwm_dataset(transitions: list[Transition], fmt: PromptFormat, k: int | None = None,
+                budget: LengthBudget | None = None) -> Dataset:
+    return iwm_rows(transitions, fmt, k, budget).dataset("transitions")
+
+
+def _observation(text: str, fmt: PromptFormat) -> str:
+    return clip_middle(text.strip(), fmt.max_observation_chars)
 
 
 def reflect_all(transitions: list[Transition], reflector: Reflector, k: int | None = None
@@ -77,24 +154,36 @@ def reflect_all(transitions: list[Transition], reflector: Reflector, k: int | No
     return [r for r in (reflector.reflect(g) for g in groups if g.alternatives) if r is not None]
 
 
-def sr_prompt(reflection: Reflection, fmt: PromptFormat) -> str:
-    return render(reflection.state, fmt).removesuffix(ACTION_TAG) + REFLECTION_TAG
+def sr_rows(reflections: list[Reflection], fmt: PromptFormat,
+            budget: LengthBudget | None = None) -> Rows:
+    return render_rows("SR", [r.state for r in reflections], [REFLECTION_TAG] * len(reflections),
+                       [f"{r.text}\n{ACTION_TAG} {r.expert_action}" for r in reflections],
+                       fmt, budget)
 
 
-def sr_dataset(reflections: list[Reflection], fmt: PromptFormat) -> Dataset:
-    rows = [{"prompt": sr_prompt(r, fmt),
-             "completion": f" {r.text}\n{ACTION_TAG} {r.expert_action}"}
-            for r in reflections]
-    return _dataset(rows, "SR", "reflections (does the experience have alternatives, k > 0?)")
+def sr_dataset(reflections: list[Reflection], fmt: PromptFormat,
+               budget: LengthBudget | None = None) -> Dataset:
+    return sr_rows(reflections, fmt, budget).dataset(
+        "reflections (does the experience have alternatives, k > 0?)")
 
 
-def _clip(observation: str, fmt: PromptFormat) -> str:
-    text = observation.strip()
-    return text if len(text) <= fmt.max_observation_chars else text[: fmt.max_observation_chars]
-
-
-def _dataset(rows: list[dict[str, str]], name: str, what: str) -> Dataset:
-    if not rows:
-        raise EmptyDatasetError(f"The {name} dataset is empty: the experience holds no {what}. "
-                         "Check the experience directory and the data options.")
-    return Dataset.from_list(rows)
+def fit_to_length(dataset: Dataset, tokenizer, max_length: int) -> Dataset:
+    """Trim prompts from the left so that prompt + completion + EOS fits `max_length` tokens
+    (TRL truncates from the right, which would cut the completion we train on); completions
+    are cut to half of `max_length`. Both columns are tokenised in one batched call each; only
+    the rows that overflow are decoded. Rows rendered with a `LengthBudget` already fit."""
+    prompts, completions = list(dataset["prompt"]), list(dataset["completion"])
+    p_ids = tokenizer(prompts, add_special_tokens=False)["input_ids"]
+    c_ids = tokenizer(completions, add_special_tokens=False)["input_ids"]
+    changed = False
+    for i, (p, c) in enumerate(zip(p_ids, c_ids)):
+        if len(c) > max_length // 2:
+            c = c[: max_length // 2]
+            completions[i], changed = tokenizer.decode(c), True
+        room = max_length - len(c) - 1
+        if len(p) > room:
+            prompts[i], changed = tokenizer.decode(p[-room:]), True
+    if not changed:
+        return dataset
+    columns = {name: dataset[name] for name in dataset.column_names}
+    return Dataset.from_dict({**columns, "prompt": prompts, "completion": completions})

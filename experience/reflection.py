@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from earlyexp.agents.policy import Policy
-from earlyexp.agents.prompts import PromptFormat, render
+from earlyexp.agents.context import prompt_room
+from earlyexp.agents.prompts import PromptFormat, PromptRenderer, render
 from earlyexp.experience.records import Reflection, Transition
 
 
@@ -122,12 +123,26 @@ class LLMReflector:
         self.dropped = 0
 
     def prompt(self, group: BranchGroup) -> str:
-        lines = [MONOLOGUE_INSTRUCTIONS, "", render(group.expert.state, self.fmt).rsplit("\n", 1)[0],
-                 f"Expert action: {group.expert.action} -> {summarize(group.expert.next_obs, 300)}"]
-        for alt in group.alternatives:
-            lines.append(f"Alternative: {alt.action} -> {summarize(alt.next_obs, 300)}")
-        lines.append("Monologue:")
-        return "\n".join(lines)
+        outcomes = [f"Expert action: {group.expert.action} -> "
+                    f"{summarize(group.expert.next_obs, 300)}"]
+        outcomes += [f"Alternative: {alt.action} -> {summarize(alt.next_obs, 300)}"
+                     for alt in group.alternatives]
+        outcomes.append("Monologue:")
+        state = self._state_text(group.expert.state, "\n".join([MONOLOGUE_INSTRUCTIONS, ""]
+                                                               + outcomes))
+        return "\n".join([MONOLOGUE_INSTRUCTIONS, "", state, *outcomes])
+
+    def _state_text(self, state, rest: str) -> str:
+        """The state without its `Action:` line, fitted (when the policy exposes its tokenizer
+        and context) to the room the instructions and outcomes leave, so the model's
+        left-cut never removes the instructions or the goal."""
+        tokenizer = getattr(self.policy, "tokenizer", None)
+        positions = getattr(self.policy, "max_positions", None)
+        if tokenizer is None or not positions:
+            return render(state, self.fmt, suffix="").rstrip("\n")
+        renderer = PromptRenderer.for_tokenizer(self.fmt, tokenizer)
+        room = prompt_room(positions, self.max_new_tokens) - renderer.count_one(rest) - 2
+        return renderer.render(state, max(8, room), suffix="").text.rstrip("\n")
 
     def reflect(self, group: BranchGroup) -> Reflection | None:
         text = self._generate(self.prompt(group)).strip()

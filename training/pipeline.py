@@ -22,16 +22,21 @@ from earlyexp.experience.collect import CollectConfig, EnvConfig, collect
 from earlyexp.training.evaluate import EvalConfig, evaluate
 from earlyexp.training.rl import RLConfig, train_rl
 from earlyexp.training.warmstart import (
-    METHODS, DataConfig, ModelConfig, TrainConfig, WarmstartConfig, warmstart,
+    METHODS, DataConfig, ModelConfig, TrainConfig, WarmstartConfig, base_model_path, warmstart,
 )
 
 
 @dataclass
 class CollectSettings:
+    """The collection stage (the keys mean what they mean in `CollectConfig`)."""
+
     split: str = "train"
     num_tasks: int | None = None
     k: int = 4
-    sampler: str = "uniform"
+    sampler: str = "uniform"          # uniform (admissible actions or the family's proposer) | policy
+    policy_path: str | None = None    # sampler=policy: the proposing checkpoint; null = an IL
+                                      # model trained here on the expert data first (the paper's)
+    temperature: float = 1.0          # sampler=policy: sampling temperature
     num_workers: int = 2
 
 
@@ -57,6 +62,31 @@ class PipelineConfig:
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown or not self.methods:
             raise ConfigError("methods", self.methods, f"must be a non-empty subset of {METHODS}")
+        if "sr" in self.methods and self.collect.k == 0:
+            raise ConfigError("collect.k", 0, "methods include sr, which reflects on the "
+                              "alternatives: set collect.k >= 1 or drop sr from methods")
+        self.collect_config("(checked)", self.collect.policy_path or "(trained here)")
+        # One length budget: the model's context, less the room every stage keeps for an action.
+        context = self.model.tiny.max_positions
+        if self.model.path is None and self.data.max_length not in (None, context):
+            raise ConfigError("data.max_length", self.data.max_length,
+                              f"must be null or model.tiny.max_positions={context}: training, "
+                              "evaluation and RL share the model's context as their one budget")
+        rooms = {"data.max_new_tokens": self.data.max_new_tokens,
+                 "eval.max_new_tokens": self.eval.max_new_tokens,
+                 "rl.max_new_tokens": self.rl.max_new_tokens}
+        if len(set(rooms.values())) > 1:
+            raise ConfigError("data.max_new_tokens", rooms, "must equal eval.max_new_tokens and "
+                              "rl.max_new_tokens (the prompt budget all stages share); set all three")
+
+    def collect_config(self, out_dir: str, policy_path: str | None = None,
+                       k: int | None = None) -> CollectConfig:
+        """The `CollectConfig` of the collection stage (validated like `earlyexp collect`'s)."""
+        c = self.collect
+        return CollectConfig(env=self.env, split=c.split, num_tasks=c.num_tasks,
+                             k=c.k if k is None else k, sampler=c.sampler if k != 0 else "uniform",
+                             policy_path=policy_path, temperature=c.temperature,
+                             num_workers=c.num_workers, seed=self.seed, out_dir=out_dir)
 
 
 class Pipeline:
@@ -94,10 +124,11 @@ class Pipeline:
 
     def collect(self) -> None:
         c = self.cfg.collect
-        cfg = CollectConfig(env=self.cfg.env, split=c.split, num_tasks=c.num_tasks, k=c.k,
-                            sampler=c.sampler, num_workers=c.num_workers, seed=self.cfg.seed,
-                            out_dir=str(self.root / "experience"))
-        self.say(f"[1/4] collecting experience: {self.cfg.env.name} k={c.k} "
+        policy_path = c.policy_path
+        if c.sampler == "policy" and not policy_path and c.k > 0:
+            policy_path = str(self.proposer())
+        cfg = self.cfg.collect_config(str(self.root / "experience"), policy_path)
+        self.say(f"[1/4] collecting experience: {self.cfg.env.name} k={c.k} sampler={c.sampler} "
                  "(first run: the environment may generate its data)")
         with self.tracker.progress(None, "collect", unit="tasks") as bar:
             summary = collect(cfg, on_result=lambda done, total: bar.update(completed=done,
@@ -105,6 +136,21 @@ class Pipeline:
         self.data_sizes.update(trajectories=summary.trajectories, transitions=summary.transitions)
         self.say(f"      {summary.trajectories} trajectories, {summary.transitions} transitions "
                  f"({summary.skipped} tasks already stored), {summary.seconds:.0f} s")
+
+    def proposer(self) -> Path:
+        """sampler=policy without a policy_path: as in the paper, an IL model trained on the
+        expert trajectories (collected with k=0) proposes the alternatives."""
+        out = self.root / "proposer"
+        if (out / "warmstart.json").exists():
+            return out
+        expert_dir = str(self.root / "expert_experience")
+        self.say(f"[1/4] sampler=policy: training the IL proposer on expert data -> {out}")
+        collect(self.cfg.collect_config(expert_dir, k=0))
+        cfg = WarmstartConfig(env=self.cfg.env, method="il", experience_dir=expert_dir,
+                              model=self.cfg.model, data=self.cfg.data,
+                              train=dataclasses.replace(self.cfg.train, seed=self.cfg.seed),
+                              out_dir=str(out))
+        return warmstart(cfg)
 
     def reference_bounds(self) -> None:
         """Expert and random-admissible success: the ceiling and the floor of the table."""
@@ -126,6 +172,7 @@ class Pipeline:
                               model=self.cfg.model, data=self.cfg.data,
                               train=dataclasses.replace(self.cfg.train, seed=self.cfg.seed),
                               out_dir=str(out))
+        base_model_path(cfg, self.cfg.methods)  # the tokenizer sees every method's data
         checkpoint = warmstart(cfg)
         import json
         summary = json.loads((checkpoint / "warmstart.json").read_text())

@@ -14,6 +14,7 @@ The result is a plain Hugging Face checkpoint directory plus `warmstart.json`
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -23,11 +24,12 @@ from typing import Any, Callable
 
 from datasets import Dataset, concatenate_datasets
 
+from earlyexp.agents.prompts import LengthBudget
 from earlyexp.agents.tiny_model import TinyModelConfig
 from earlyexp.errors import ConfigError
 from earlyexp.experience.collect import EnvConfig
 from earlyexp.experience.datasets import (
-    il_dataset, iwm_dataset, reflect_all, select_tasks, sr_dataset,
+    fit_to_length, il_dataset, iwm_dataset, reflect_all, select_tasks, sr_dataset,
 )
 from earlyexp.experience.reflection import REFLECTORS
 from earlyexp.experience.storage import ExperienceStore
@@ -49,7 +51,8 @@ class DataConfig:
     k: int | None = None                   # alternatives per state used; null = stored K
     reflector: str = "template"            # template | llm
     iwm_schedule: str = "sequential"       # sequential | mixed
-    max_length: int = 512                  # tokens of prompt + completion
+    max_length: int | None = None          # tokens of prompt + completion; null = model context
+    max_new_tokens: int = 24               # room kept for an action (= eval/rl max_new_tokens)
 
     def __post_init__(self):
         if not 0 < self.expert_fraction <= 1:
@@ -58,6 +61,11 @@ class DataConfig:
             raise ConfigError("data.reflector", self.reflector, f"must be one of {list(REFLECTORS)}")
         if self.iwm_schedule not in ("sequential", "mixed"):
             raise ConfigError("data.iwm_schedule", self.iwm_schedule, "must be sequential or mixed")
+        if self.max_length is not None and self.max_length < 16:
+            raise ConfigError("data.max_length", self.max_length,
+                              "must be >= 16, or null for the model's context")
+        if self.max_new_tokens < 1:
+            raise ConfigError("data.max_new_tokens", self.max_new_tokens, "must be >= 1")
 
 
 @dataclass
@@ -126,49 +134,68 @@ def _mix(a: Dataset, b: Dataset, seed: int) -> Dataset:
 
 
 # --- data --------------------------------------------------------------------------
-def datasets_for(cfg: WarmstartConfig, reflector=None) -> dict[str, Callable[[], Dataset]]:
-    """Lazy builders of the IL / IWM / SR datasets from the experience directory."""
+def datasets_for(cfg: WarmstartConfig, reflector=None, budget: LengthBudget | None = None
+                 ) -> dict[str, Callable[[], Dataset]]:
+    """Lazy builders of the IL / IWM / SR datasets from the experience directory, each row
+    fitted to `budget` (None: rendered whole, as the tiny tokenizer is trained on)."""
     transitions = select_tasks(ExperienceStore(cfg.experience_dir).transitions(),
                                cfg.data.expert_fraction, cfg.train.seed)
     fmt = cfg.env.prompt_format()
 
     def sr() -> Dataset:
         chosen = reflector or REFLECTORS[cfg.data.reflector]()
-        return sr_dataset(reflect_all(transitions, chosen, cfg.data.k), fmt)
+        return sr_dataset(reflect_all(transitions, chosen, cfg.data.k), fmt, budget)
 
-    return {"il": lambda: il_dataset(transitions, fmt),
-            "iwm": lambda: iwm_dataset(transitions, fmt, cfg.data.k),
+    return {"il": lambda: il_dataset(transitions, fmt, budget),
+            "iwm": lambda: iwm_dataset(transitions, fmt, cfg.data.k, budget),
             "sr": sr}
 
 
-def fit_to_length(dataset: Dataset, tokenizer, max_length: int) -> Dataset:
-    """Trim prompts from the left so that prompt + completion fits `max_length` tokens
-    (TRL truncates from the right, which would cut the completion we train on)."""
-    def trim(row):
-        p_ids = tokenizer(row["prompt"], add_special_tokens=False)["input_ids"]
-        c_ids = tokenizer(row["completion"], add_special_tokens=False)["input_ids"]
-        c_ids = c_ids[: max_length // 2] if len(c_ids) > max_length // 2 else c_ids
-        room = max_length - len(c_ids) - 1
-        return {"prompt": tokenizer.decode(p_ids[-room:]) if len(p_ids) > room else row["prompt"],
-                "completion": tokenizer.decode(c_ids)}
-    return dataset.map(trim, desc=None)
+#: The datasets each method trains on (what the tiny base model's tokenizer is built from).
+METHOD_DATA = {"il": ("il",), "iwm": ("iwm", "il"), "sr": ("sr", "il")}
+
+
+def length_budget(cfg: WarmstartConfig, tokenizer, model_config) -> LengthBudget:
+    """The one length budget: the model's context (`max_position_embeddings`) with
+    `data.max_new_tokens` kept for the action, as evaluation and RL
+    keep `max_new_tokens`; IL prompts thus get exactly the room an acting agent's prompts get.
+    `data.max_length` may only restate the context: a shorter one would train on a view of a
+    state that the agent never acts on."""
+    context = getattr(model_config, "max_position_embeddings", None) or 2048
+    if cfg.data.max_length not in (None, context):
+        raise ConfigError("data.max_length", cfg.data.max_length,
+                          f"must be null or the model's context ({context} positions): evaluation "
+                          "and RL render prompts for that context, so training rows must too. "
+                          "For shorter sequences, use a model with a shorter context "
+                          "(model.tiny.max_positions)")
+    return LengthBudget.for_tokenizer(tokenizer, context, cfg.data.max_new_tokens)
 
 
 # --- training ----------------------------------------------------------------------
-def base_model_path(cfg: WarmstartConfig) -> Path:
-    """The starting checkpoint: `model.path`, or the tiny model built once per experience dir."""
+def base_model_path(cfg: WarmstartConfig, methods: tuple[str, ...] | list[str] | None = None
+                    ) -> Path:
+    """The starting checkpoint: `model.path`, or the tiny model built once per experience dir,
+    its tokenizer trained on the data `methods` train on (default: `cfg.method`'s; the
+    pipeline passes all of its methods, so no dataset a run does not need is built)."""
     if cfg.model.path:
         return Path(cfg.model.path)
     path = Path(cfg.experience_dir) / "base_model"
     if not (path / "config.json").exists():
         from earlyexp.agents.tiny_model import create_tiny_model
         data = datasets_for(cfg)
+        names = dict.fromkeys(n for m in (methods or [cfg.method]) for n in METHOD_DATA[m])
         texts = []
-        for name in ("il", "iwm", "sr"):
+        for name in names:
             ds = data[name]()
             texts += [p + c for p, c in zip(ds["prompt"], ds["completion"])]
-        create_tiny_model(texts, path, cfg.model.tiny)
+        create_tiny_model(texts, path, cfg.model.tiny, built_from=list(names))
     return path
+
+
+def training_precision(cfg: WarmstartConfig) -> Precision:
+    """The precision this machine trains `cfg` in (refuses bf16 where it is not native)."""
+    import torch
+    return choose_precision(cfg.train.precision, "cuda" if torch.cuda.is_available() else "cpu")
 
 
 def train_stage(model, tokenizer, stage: Stage, cfg: WarmstartConfig, out_dir: Path
@@ -210,11 +237,14 @@ def warmstart(cfg: WarmstartConfig, reflector=None) -> Path:
     from earlyexp.training.config import to_dict
 
     start = time.perf_counter()
-    data = datasets_for(cfg, reflector)
-    stages = METHOD_STAGES[cfg.method](data, cfg)
     base = base_model_path(cfg)
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = AutoModelForCausalLM.from_pretrained(base)
+    budget = length_budget(cfg, tokenizer, model.config)
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data,
+                                                            max_length=budget.max_positions))
+    data = datasets_for(cfg, reflector, budget)
+    stages = METHOD_STAGES[cfg.method](data, cfg)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     reports = [train_stage(model, tokenizer, stage, cfg, out) for stage in stages if stage.steps]

@@ -23,6 +23,7 @@ from earlyexp.envs.bfcl.data import (
     ood_ids,
 )
 from earlyexp.envs.bfcl.expert import GroundTruthExpert
+from earlyexp.envs.bfcl.proposals import propose
 from earlyexp.envs.core import Outcome, Status, TextEnv
 from earlyexp.envs.toolcalls import ToolCall, ToolCallError
 
@@ -204,6 +205,12 @@ class BfclEnv(TextEnv):
         )
 
     # ------------------------------------------------------------ snapshots
+    def propose_actions(self, n: int, rng) -> list[str]:
+        """Branching alternatives built from the task's function docs and state (proposals.py)."""
+        request = self._request(min(self._turn, self._task.num_turns - 1))
+        return propose(self._toolbox.docs, self._instances, request, self._expert.next_action(),
+                       n, rng)
+
     def _native_snapshot(self) -> Any:
         # The task and its reference are immutable and shared; only the instances are copied.
         return (self._task, copy.deepcopy(self._instances), self._expert.state(), self._turn,
