@@ -11,16 +11,26 @@ Run directory, format 1 (the pipeline writes it; `write_run_record` writes run.j
         required: format, env, seed, results; in each result warmstart, phase, split,
         success, episodes.
     run_dir/metrics.jsonl   the Tracker's log (optional). RL iterations are the records
-        with stage f"rl/{warmstart}" and step = iteration; the report reads their keys
-        "success", "entropy", "vendi" and "unique_trajectory_ratio" (and tabulates
-        every key of `diversity.METRICS` and `pass@k` at the last iteration).
+        with stage f"rl/{warmstart}" and step = iteration; evaluations the records with
+        stage f"eval/{warmstart}/{split}" and step 0 (before RL) or 1 (after). The report
+        reads the keys of `diversity.METRICS`, `pass@k`, `collapse/*` and `params/*`.
+    run_dir/rl/{warmstart}/final/rl.json   the RL config each warm-start ran with (optional;
+        shown in the configuration section instead of the pipeline's `rl` block).
+
+A standalone `earlyexp rl` directory (config.json + metrics.jsonl, no run.json) is read
+as a run without before/after results: its RL stage "rl" is labelled by the name of its
+`init` directory (e.g. "il"), its config.json is the config that ran.
 
 Figures (matplotlib `Figure` objects rendered to PNG by the Agg canvas; pyplot's
 global state is never touched): success before/after RL per warm-start with 95% Wilson
-intervals, success / entropy / Vendi / unique-trajectory ratio vs iteration, and the
-collapse fit R = -a·exp(H) + b with its ceiling. Several run directories give one
+intervals and the unique-trajectory ratio vs iteration; then the "Entropy collapse"
+section (`report_collapse.py`): per warm-start and mitigation, with a band over seeds,
+the acting policy's entropy, success, query and template diversity vs iteration, the
+fit R = -a·exp(H) + b with its ceiling or the reason it is refused, pass@k before and
+after RL, Cov(log π, A) and update sparsity. Several run directories give one
 comparison table and one set of figures, runs labelled `env/seed/dirname`. A figure
-whose metrics are missing is left out with a note.
+whose metrics are missing is left out with a note. Iteration axes are integers;
+axes of non-negative quantities start at zero.
 """
 from __future__ import annotations
 
@@ -35,13 +45,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 from earlyexp.errors import StoreFormatError
-from earlyexp.experience.diversity import METRICS, fit_collapse, wilson_interval
-from earlyexp.training.tracking import METRICS_FILE, read_metrics
+from earlyexp.experience.diversity import METRICS, wilson_interval
+from earlyexp.training.tracking import CONFIG_FILE, METRICS_FILE, read_metrics
 
 FORMAT, RUN_FILE = 1, "run.json"
 PHASES = ("before_rl", "after_rl")
@@ -69,7 +79,9 @@ def write_run_record(run_dir: str | os.PathLike, env: str, seed: int, config: di
 
 @dataclass
 class Run:
-    """One loaded run directory: run.json plus the RL curves `series[warmstart][key]`."""
+    """One loaded run directory: run.json (or a standalone RL run's config.json), the RL
+    curves `series[warmstart][key]`, the evaluation records `evals[(warmstart, split,
+    step)]` and the RL config each warm-start ran with, `rl_configs[warmstart]`."""
 
     path: Path
     label: str
@@ -79,6 +91,12 @@ class Run:
     data_sizes: dict
     results: list[dict]
     series: dict[str, dict[str, list[tuple[int, float]]]] = field(default_factory=dict)
+    evals: dict[tuple[str, str, int], dict[str, float]] = field(default_factory=dict)
+    rl_configs: dict[str, dict] = field(default_factory=dict)
+
+    def rl_config(self, warmstart: str) -> dict:
+        """The RL config `warmstart` ran with: its own record, else the pipeline's block."""
+        return self.rl_configs.get(warmstart) or dict(self.config.get("rl") or {})
 
 
 def _validate(doc: Any, path: Path) -> None:
@@ -102,12 +120,16 @@ def _validate(doc: Any, path: Path) -> None:
 
 
 def load_run(run_dir: str | os.PathLike) -> Run:
-    """Read and check a run directory (StoreFormatError when it is not format 1)."""
+    """Read and check a run directory (StoreFormatError when it is not format 1): a
+    pipeline run (run.json) or a standalone `earlyexp rl` directory (config.json)."""
     path = Path(run_dir)
     if not (path / RUN_FILE).is_file():
+        if (path / CONFIG_FILE).is_file() and (path / METRICS_FILE).is_file():
+            return _load_rl_dir(path)
         raise StoreFormatError(f"{path} is not a run directory: it has no {RUN_FILE} (the "
-                               "pipeline writes it when a run finishes; see "
-                               "earlyexp/training/report.py for the format)")
+                               "pipeline writes it when a run finishes) and is not an "
+                               f"`earlyexp rl` directory ({CONFIG_FILE} + {METRICS_FILE}); see "
+                               "earlyexp/training/report.py for the formats")
     try:
         doc = json.loads((path / RUN_FILE).read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
@@ -121,21 +143,55 @@ def load_run(run_dir: str | os.PathLike) -> Run:
         results.append(r)
     run = Run(path, f"{doc['env']}/{doc['seed']}/{path.resolve().name}", doc["env"], doc["seed"],
               dict(doc.get("config") or {}), dict(doc.get("data_sizes") or {}), results)
-    if (path / METRICS_FILE).is_file():
-        try:
-            records = read_metrics(path / METRICS_FILE)
-        except ValueError as e:
-            raise StoreFormatError(str(e)) from e
-        curves: dict[str, dict[str, dict[int, float]]] = {}
-        for rec in records:
-            if rec["stage"].startswith("rl/"):
-                ws = curves.setdefault(rec["stage"][3:], {})
-                for key, value in rec["metrics"].items():
-                    if value is not None:  # a resumed run re-logs a step: the last one wins
-                        ws.setdefault(key, {})[int(rec["step"])] = float(value)
-        run.series = {ws: {k: sorted(v.items()) for k, v in keys.items()}
-                      for ws, keys in curves.items()}
+    _read_metrics(run, rl_label=None)
+    for ws in {*run.series, *(r["warmstart"] for r in results)}:
+        record = path / "rl" / ws / "final" / "rl.json"
+        if record.is_file():
+            try:
+                run.rl_configs[ws] = dict(json.loads(record.read_text(encoding="utf-8"))["config"])
+            except (ValueError, KeyError, TypeError) as e:
+                raise StoreFormatError(f"{record} is not an RL summary ({e})") from e
     return run
+
+
+def _load_rl_dir(path: Path) -> Run:
+    """A standalone `earlyexp rl` output directory as a run without before/after results."""
+    try:
+        config = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
+        env, seed = str(config["env"]["name"]), int(config["seed"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise StoreFormatError(f"{path / CONFIG_FILE} is not an RL config with env.name and seed "
+                               f"({type(e).__name__}: {e}); is {path} an `earlyexp rl` "
+                               "directory?") from e
+    label = Path(str(config.get("init") or "rl")).name or "rl"
+    run = Run(path, f"{env}/{seed}/{path.resolve().name}", env, seed, config, {}, [])
+    _read_metrics(run, rl_label=label)
+    run.rl_configs = {ws: config for ws in run.series}
+    return run
+
+
+def _read_metrics(run: Run, rl_label: str | None) -> None:
+    """Fill `run.series` (stages rl/<ws>, or "rl" as `rl_label`) and `run.evals`."""
+    if not (run.path / METRICS_FILE).is_file():
+        return
+    try:
+        records = read_metrics(run.path / METRICS_FILE)
+    except ValueError as e:
+        raise StoreFormatError(str(e)) from e
+    curves: dict[str, dict[str, dict[int, float]]] = {}
+    for rec in records:
+        stage, values = rec["stage"], rec["metrics"]
+        if stage.startswith("rl/") or (stage == "rl" and rl_label):
+            ws = curves.setdefault(stage[3:] if stage != "rl" else rl_label, {})
+            for key, value in values.items():
+                if value is not None:  # a resumed run re-logs a step: the last one wins
+                    ws.setdefault(key, {})[int(rec["step"])] = float(value)
+        elif stage.startswith("eval/") and stage.count("/") == 2:
+            _, ws, split = stage.split("/")
+            cell = run.evals.setdefault((ws, split, int(rec["step"])), {})
+            cell.update({k: float(v) for k, v in values.items() if v is not None})
+    run.series = {ws: {k: sorted(v.items()) for k, v in keys.items()}
+                  for ws, keys in curves.items()}
 
 
 # --- figures ----------------------------------------------------------------------
@@ -200,72 +256,51 @@ def success_bars(runs: Sequence[Run]) -> Figure | str:
     return fig
 
 
-def curve_figure(key: str, title: str, ylabel: str, scale: float = 1.0) -> Callable:
-    """A figure function plotting metric `key` against the RL iteration, one line per
-    (run, warm-start)."""
+def iteration_axis(ax, floor: float | None = 0.0) -> None:
+    """Integer iteration ticks; the y axis starts at `floor` (None: where the data says)."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if floor is not None:
+        ax.set_ylim(bottom=floor)
+
+
+def first_key(series: dict[str, list], keys: Sequence[str]) -> str | None:
+    """The first of `keys` a warm-start's series logged (a metric and its fallbacks)."""
+    return next((k for k in keys if series.get(k)), None)
+
+
+#: The acting policy's entropy, in order of preference: what the tracker logs for it,
+#: the RL loop's rank-mode choice entropy, and the token entropy (generate mode).
+ACTING_ENTROPY = ("policy_entropy", "rl/choice_entropy", "entropy")
+
+
+def curve_figure(keys: str | Sequence[str], title: str, ylabel: str, scale: float = 1.0
+                 ) -> Callable:
+    """A figure function plotting the first of `keys` each (run, warm-start) logged against
+    the RL iteration, one line each."""
+    keys = (keys,) if isinstance(keys, str) else tuple(keys)
+
     def draw(runs: Sequence[Run]) -> Figure | str:
-        lines = [(i, run, ws, pts) for i, run in enumerate(runs)
-                 for ws, keys in run.series.items() if (pts := keys.get(key))]
+        lines = [(i, run, ws, key) for i, run in enumerate(runs)
+                 for ws, series in run.series.items() if (key := first_key(series, keys))]
         if not lines:
-            return f"no RL iteration logged {key!r} (stage rl/<warmstart> in metrics.jsonl)"
+            return f"no RL iteration logged {' or '.join(map(repr, keys))} (stage rl/<warmstart> in metrics.jsonl)"
         fig, ax = _figure(title, "RL iteration", ylabel)
         order = _warmstarts(runs)
-        for i, run, ws, pts in lines:
+        for i, run, ws, key in lines:
+            pts = run.series[ws][key]
+            suffix = f" ({key})" if len(keys) > 1 else ""
             ax.plot([s for s, _ in pts], [scale * v for _, v in pts], marker="." if len(pts) < 40
                     else None, color=_colour(ws, order), linestyle=_STYLES[i % len(_STYLES)],
-                    label=_line_label(run, ws, runs))
+                    label=_line_label(run, ws, runs) + suffix)
+        iteration_axis(ax)
         ax.legend(fontsize=8)
         return fig
     draw.__doc__ = title
     return draw
 
 
-def _collapse_points(run: Run, ws: str) -> tuple[list[float], list[float]]:
-    keys = run.series.get(ws, {})
-    success = dict(keys.get("success", []))
-    pairs = [(h, success[s]) for s, h in keys.get("entropy", []) if s in success]
-    return [h for h, _ in pairs], [r for _, r in pairs]
-
-
-def collapse_figure(runs: Sequence[Run]) -> Figure | str:
-    """(entropy, success) per RL iteration with the fit R = -a·exp(H) + b and its ceiling."""
-    series = [(i, run, ws, *_collapse_points(run, ws))
-              for i, run in enumerate(runs) for ws in run.series]
-    series = [s for s in series if s[3]]
-    if not series:
-        return "no RL iteration logged both 'entropy' and 'success'"
-    fig, ax = _figure("Collapse fit R = -a·exp(H) + b (dashed: ceiling b - a)",
-                      "token entropy H (nats/token)", "success rate (%)")
-    order = _warmstarts(runs)
-    for i, run, ws, hs, rs in series:
-        colour, label = _colour(ws, order), _line_label(run, ws, runs)
-        fit = fit_collapse(hs, rs)
-        ax.scatter(hs, [100 * r for r in rs], color=colour, s=14,
-                   label=label if not fit.ok else None)
-        if fit.ok:
-            grid = np.linspace(0.0, max(hs) * 1.05, 100)
-            plausible = 0.0 <= fit.ceiling <= 1.0
-            ceiling = (f"ceiling={100 * fit.ceiling:.1f}%" if plausible else
-                       "ceiling outside 0-100%: extrapolation not credible")
-            ax.plot(grid, 100 * fit.predict(grid), color=colour,
-                    linestyle=_STYLES[i % len(_STYLES)],
-                    label=f"{label}: a={fit.a:.3g}, b={fit.b:.3g}, {ceiling}")
-            if plausible:
-                ax.axhline(100 * fit.ceiling, color=colour, linestyle="--", linewidth=0.8)
-    ax.set_ylim(-2, 105)  # success is a rate; a fit that leaves [0, 100] is labelled, not drawn
-    ax.legend(fontsize=7)
-    return fig
-
-
 FIGURES: list[tuple[str, Callable[[Sequence[Run]], Figure | str]]] = [
     ("success_before_after", success_bars),
-    ("success_vs_iteration", curve_figure("success", "Training success vs RL iteration",
-                                          "success rate (%)", 100.0)),
-    ("entropy_vs_iteration", curve_figure("entropy", "Token entropy vs RL iteration",
-                                          "mean token entropy (nats/token)")),
-    ("collapse_fit", collapse_figure),
-    ("vendi_vs_iteration", curve_figure("vendi", "Vendi score of trajectories vs RL iteration",
-                                        "Vendi score (effective # trajectories)")),
     ("unique_trajectories_vs_iteration", curve_figure(
         "unique_trajectory_ratio", "Unique-trajectory ratio vs RL iteration",
         "unique / total trajectories per group")),
@@ -298,21 +333,6 @@ def comparison_table(runs: Sequence[Run]) -> Table:
                          str(last["episodes"]), str(last.get("seeds", "—"))])
     return (["run", "warm-start", "split", "before RL", "after RL", "Δ (pp)", "episodes",
              "seeds"], rows)
-
-
-def collapse_table(runs: Sequence[Run]) -> Table:
-    rows = []
-    for run in runs:
-        for ws in run.series:
-            hs, rs = _collapse_points(run, ws)
-            fit = fit_collapse(hs, rs)
-            note = "" if not fit.ok or 0 <= fit.ceiling <= 1 else \
-                "ceiling outside 0-100%: too few or too flat points to extrapolate"
-            nums = ([f"{fit.a:.4g}", f"{fit.b:.4g}", f"{100 * fit.ceiling:.1f}%",
-                     f"{fit.rmse:.3g}", f"{fit.r2:.3f}", note] if fit.ok
-                    else ["—"] * 5 + [fit.reason or ""])
-            rows.append([run.label, ws, str(fit.n), *nums])
-    return ["run", "warm-start", "points", "a", "b", "ceiling b - a", "RMSE", "R²", "note"], rows
 
 
 def last_iteration_table(runs: Sequence[Run]) -> Table:
@@ -360,12 +380,82 @@ def _png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
+class _Page:
+    """The report as Markdown and self-contained HTML, written side by side."""
+
+    def __init__(self, title: str, out: Path):
+        self.out, self.md = out, [f"# {title}", ""]
+        self.h = [f"<!doctype html><html><head><meta charset='utf-8'><title>"
+                  f"{html.escape(title)}</title><style>{_CSS}</style></head><body>"
+                  f"<h1>{html.escape(title)}</h1>"]
+
+    def heading(self, text: str, level: int = 2) -> None:
+        self.md += [f"{'#' * level} {text}", ""]
+        self.h.append(f"<h{level}>{html.escape(text)}</h{level}>")
+
+    def note(self, text: str) -> None:
+        self.md += [f"*{text}*", ""]
+        self.h.append(f"<p class='note'>{html.escape(text)}</p>")
+
+    def text(self, markdown: str, plain: str) -> None:
+        self.md += [markdown, ""]
+        self.h.append(f"<p>{plain}</p>")
+
+    def table(self, table: Table) -> None:
+        if not table[1]:
+            return self.note("none recorded")
+        self.md += [_md_table(table), ""]
+        self.h.append(_html_table(table))
+
+    def figures(self, figures, runs: Sequence[Run]) -> None:
+        for name, draw in figures:
+            fig = draw(runs)
+            if isinstance(fig, str):
+                self.note(f"{name}: omitted, {fig}.")
+                continue
+            caption = (draw.__doc__ or name).strip().splitlines()[0]
+            png = _png(fig)
+            (self.out / "figures" / f"{name}.png").write_bytes(png)
+            self.md += [f"![{name}](figures/{name}.png)", ""]
+            self.h.append(f"<figure><img alt='{html.escape(name)}' src='data:image/png;base64,"
+                          f"{base64.b64encode(png).decode()}'><figcaption>"
+                          f"{html.escape(caption)}</figcaption></figure>")
+
+    def code(self, summary: str, text: str) -> None:
+        self.md += [f"### {summary}", "", "```json", text, "```", ""]
+        self.h.append(f"<details><summary>{html.escape(summary)}</summary>"
+                      f"<pre>{html.escape(text)}</pre></details>")
+
+    def write(self) -> Path:
+        (self.out / "report.md").write_text("\n".join(self.md), encoding="utf-8")
+        (self.out / "report.html").write_text("\n".join(self.h) + "</body></html>",
+                                              encoding="utf-8")
+        return self.out / "report.html"
+
+
+def _configs(run: Run) -> list[tuple[str, dict]]:
+    """What each part of a run ran with: the run's config, with the `rl` block replaced by
+    each warm-start's own RL config where it was recorded (the pipeline's block leaves
+    env, init and seed to be filled in per warm-start)."""
+    if not run.results and run.rl_configs:  # a standalone RL run: its config is the RL config
+        return [(f"{run.label} (earlyexp rl)", run.config)]
+    main = dict(run.config)
+    if run.rl_configs:
+        main["rl"] = "(per warm-start, as run: below)"
+    parts = [(run.label, main)]
+    parts += [(f"{run.label}: RL from {ws} (rl/{ws}/final/rl.json)", cfg)
+              for ws, cfg in sorted(run.rl_configs.items())]
+    return parts
+
+
 def build_report(run_dirs: list[str], out_dir: str | None = None) -> Path:
     """Write `report.md` (figures under `figures/`) and a self-contained `report.html`.
 
     `out_dir` defaults to the run directory for one run, and to `report/` in the runs'
     common parent directory for several. Returns the path of report.html.
     """
+    from earlyexp.training import report_collapse as collapse
+
     if not run_dirs:
         raise ValueError("build_report needs at least one run directory")
     runs = [load_run(d) for d in run_dirs]
@@ -380,45 +470,33 @@ def build_report(run_dirs: list[str], out_dir: str | None = None) -> Path:
     else:
         out = Path(out_dir)
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    title = "Early-experience report: " + ", ".join(labels)
-    md = [f"# {title}", "", f"Generated {time.strftime('%Y-%m-%d %H:%M:%S')} from "
-          + ", ".join(f"`{r.path}`" for r in runs), "", "## Success rates", "",
-          _md_table(comparison_table(runs)), "", "## Figures", ""]
-    h = [(f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-          f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"),
-         f"<p>Generated {time.strftime('%Y-%m-%d %H:%M:%S')} from "
-         + ", ".join(f"<code>{html.escape(str(r.path))}</code>" for r in runs) + "</p>",
-         "<h2>Success rates</h2>", _html_table(comparison_table(runs)), "<h2>Figures</h2>"]
-    for name, draw in FIGURES:
-        fig = draw(runs)
-        caption = (draw.__doc__ or name).strip().splitlines()[0]
-        if isinstance(fig, str):
-            md += [f"*{name}: omitted, {fig}.*", ""]
-            h.append(f"<p class='note'>{html.escape(name)}: omitted, {html.escape(fig)}.</p>")
-            continue
-        png = _png(fig)
-        (out / "figures" / f"{name}.png").write_bytes(png)
-        md += [f"![{name}](figures/{name}.png)", ""]
-        h.append(f"<figure><img alt='{html.escape(name)}' src='data:image/png;base64,"
-                 f"{base64.b64encode(png).decode()}'><figcaption>{html.escape(caption)}"
-                 "</figcaption></figure>")
-    sections = [("Collapse fit R = -a·exp(H) + b", collapse_table(runs)),
-                ("Diversity at the last RL iteration", last_iteration_table(runs)),
-                ("Data sizes", data_sizes_table(runs))]
-    for heading, table in sections:
-        md += [f"## {heading}", "", _md_table(table) if table[1] else "*none recorded*", ""]
-        h += [f"<h2>{html.escape(heading)}</h2>",
-              _html_table(table) if table[1] else "<p class='note'>none recorded</p>"]
-    md += ["## Configuration", ""]
-    h.append("<h2>Configuration</h2>")
+    page = _Page("Early-experience report: " + ", ".join(labels), out)
+    sources = ", ".join(str(r.path) for r in runs)
+    page.text(f"Generated {time.strftime('%Y-%m-%d %H:%M:%S')} from `{sources}`",
+              f"Generated {time.strftime('%Y-%m-%d %H:%M:%S')} from "
+              f"<code>{html.escape(sources)}</code>")
+    page.heading("Success rates")
+    page.table(comparison_table(runs))
+    page.heading("Figures")
+    page.figures(FIGURES, runs)
+    page.heading("Entropy collapse")
+    missing = collapse.missing_keys(runs)
+    if missing:
+        page.note("Not logged by any RL iteration: " + ", ".join(missing))
+    page.figures(collapse.COLLAPSE_FIGURES, runs)
+    page.heading("Collapse fit R = -a·exp(H) + b", 3)
+    page.table(collapse.collapse_table(runs))
+    page.heading("Update sparsity (fraction of parameters changed since the warm-start)", 3)
+    page.table(collapse.sparsity_table(runs))
+    page.heading("Diversity at the last RL iteration")
+    page.table(last_iteration_table(runs))
+    page.heading("Data sizes")
+    page.table(data_sizes_table(runs))
+    page.heading("Configuration")
     for run in runs:
-        text = json.dumps(run.config, indent=1, default=str, sort_keys=True)
-        md += [f"### {run.label}", "", "```json", text, "```", ""]
-        h.append(f"<details><summary>{html.escape(run.label)}</summary>"
-                 f"<pre>{html.escape(text)}</pre></details>")
-    (out / "report.md").write_text("\n".join(md), encoding="utf-8")
-    (out / "report.html").write_text("\n".join(h) + "</body></html>", encoding="utf-8")
-    return out / "report.html"
+        for summary, config in _configs(run):
+            page.code(summary, json.dumps(config, indent=1, default=str, sort_keys=True))
+    return page.write()
 
 
 def report_main(console, args: list[str]) -> int:
