@@ -34,6 +34,8 @@ DETERMINISM_JAVA_OPTS = ("-XX:+UnlockExperimentalVMOptions", "-XX:hashCode=2")
 # JIT threads for one core instead of all of them. Output does not depend on these.
 ONE_CORE_JAVA_OPTS = ("-XX:ActiveProcessorCount=1", "-XX:+UseSerialGC")
 INVALID_ACTION_REPLY = "No known action matches that input."
+# The reply to anything but a number while an "Ambiguous request" waits for one.
+UNKNOWN_ACTION_REPLY = "Unknown action."
 JAVA_INSTALL_HINT = (
     "ScienceWorld runs inside a Java virtual machine (Java 1.8 or newer). Install one, e.g. "
     "`sudo apt-get install openjdk-17-jre-headless` (Debian/Ubuntu), "
@@ -69,7 +71,8 @@ class EngineStep:
 
     @property
     def valid(self) -> bool:
-        return self.observation.strip() != INVALID_ACTION_REPLY
+        reply = self.observation.strip()
+        return reply != INVALID_ACTION_REPLY and not reply.startswith(UNKNOWN_ACTION_REPLY)
 
 
 def unsendable(action: str) -> str | None:

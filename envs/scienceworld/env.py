@@ -149,9 +149,12 @@ class ScienceWorldEnv(TextEnv):
         ``earlyexp envs --sizes``)."""
         every = [task for split in self.splits for task in self.tasks(split)]
         verified = [task for task in every if task in self._verification.verified]
-        repaired = sum(task in self._verification.notable for task in verified)
-        return (f"gold paths verified {len(verified):,}/{len(every):,} "
-                f"({repaired:,} repaired), {len(self._left_out):,} unsolved left out")
+        notable = [self._verification.notable[t] for t in verified if t in self._verification.notable]
+        repaired = sum(bool(v.repairs) for v in notable)
+        too_long = sum(v.steps > self.max_steps for v in notable)
+        return (f"gold paths verified {len(verified):,}/{len(every):,} ({repaired:,} repaired, "
+                f"{too_long:,} longer than max_steps={self.max_steps}), "
+                f"{len(self._left_out):,} unsolved left out")
 
     def _variations_of(self, task_name: str) -> dict[str, list[int]]:
         variations = self._simulator().variations(task_name)

@@ -29,6 +29,9 @@ from earlyexp.envs.cache import cache_root
 
 PACKAGE_FILE = Path(__file__).with_name("gold_verified.json")
 FORMAT = 1
+#: Solved verdicts needing more steps than this are kept in full: the env's default
+#: `max_steps` (100) truncates the expert on them.
+LONG_PATH_STEPS = 100
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,7 @@ class Verdict:
     rejected_step: int | None = None            # first gold action the engine rejected
     rejected_action: str | None = None
     reply: str | None = None                    # the engine's answer to it
-    repairs: dict[int, str] = field(default_factory=dict)  # gold index -> accepted rewrite
+    repairs: dict[int, list[str]] = field(default_factory=dict)  # gold index -> executed instead
     error: str | None = None                    # the simulator threw while replaying
 
     def to_json(self) -> dict:
@@ -51,7 +54,7 @@ class Verdict:
 
     @classmethod
     def from_json(cls, payload: dict) -> Verdict:
-        repairs = {int(k): v for k, v in (payload.get("repairs") or {}).items()}
+        repairs = {int(k): list(v) for k, v in (payload.get("repairs") or {}).items()}
         return cls(**{**payload, "repairs": repairs})
 
 
@@ -103,8 +106,8 @@ def expand_ranges(text: str) -> list[int]:
 
 
 class GoldVerification:
-    """The verdicts known on this machine: which ids were verified, and the unsolved and
-    repaired ones in full (a solved, unrepaired verdict is stored as its id only)."""
+    """The verdicts known on this machine: which ids were verified, and the unsolved,
+    repaired and long ones in full (any other solved verdict is stored as its id only)."""
 
     def __init__(self, verified: set[str] | None = None, notable: dict[str, Verdict] | None = None):
         self.verified: set[str] = set(verified or ())
@@ -112,8 +115,9 @@ class GoldVerification:
 
     @classmethod
     def from_verdicts(cls, verdicts: list[Verdict]) -> GoldVerification:
-        return cls({v.task_id for v in verdicts},
-                   {v.task_id: v for v in verdicts if not v.solved or v.repairs})
+        return cls({v.task_id for v in verdicts}, {
+            v.task_id: v for v in verdicts
+            if not v.solved or v.repairs or v.steps > LONG_PATH_STEPS})
 
     @classmethod
     def load(cls) -> GoldVerification:
@@ -140,15 +144,16 @@ class GoldVerification:
         verdict = self.notable.get(task_id)
         if verdict is None or not verdict.repairs:
             return gold
-        return [verdict.repairs.get(index, action) for index, action in enumerate(gold)]
+        return [repaired for index, action in enumerate(gold)
+                for repaired in verdict.repairs.get(index, [action])]
 
     def summary(self, task_ids: list[str]) -> str:
         """``"gold paths: 4,873 of 5,845 verified, 3 repaired, 12 unsolved"`` over `task_ids`."""
         verified = [t for t in task_ids if t in self.verified]
         notable = [self.notable[t] for t in verified if t in self.notable]
-        repaired = sum(v.solved for v in notable)
+        repaired = sum(v.solved and bool(v.repairs) for v in notable)
         return (f"gold paths: {len(verified):,} of {len(task_ids):,} verified, {repaired:,} "
-                f"repaired, {len(notable) - repaired:,} unsolved")
+                f"repaired, {sum(not v.solved for v in notable):,} unsolved")
 
     @classmethod
     def from_payload(cls, payload: dict) -> GoldVerification:

@@ -7,9 +7,14 @@
 Each worker process owns one JVM, started with one-core GC/JIT settings; the replay
 is the env's: load the variation (RNG seeded from the task id), step each gold action.
 It stops at completion, at a failure (score below 0), at the end of the path, or at
-the first gold action the engine rejects. A rejected action is retried once through
-the `REWRITES` registry (another name for the same object, taken only when the engine
-lists the rewrite among its valid actions). Every verdict is written to
+the first gold action the engine rejects. Two repairs, both names the engine resolves:
+
+* a rejected action is retried through the `REWRITES` registry (another name for the
+  same object), a rewrite taken only when the engine lists it among its valid actions;
+* an "Ambiguous request" the gold path does not answer (it expected one reading, the
+  engine found two, e.g. two identical seeds) is answered ``0``, the engine's first reading.
+
+A repaired variation is kept only if the repaired path solves the task. Every verdict is written to
 `verified.local_folder()` as soon as it exists, so a killed pass resumes where it
 stopped; `summary.json` there (what the env reads) is rewritten every `--flush` verdicts
 and at the end. `--ship` copies the summary to the package's `gold_verified.json`.
@@ -36,6 +41,8 @@ from earlyexp.envs.scienceworld.verified import (
 )
 
 TERMINAL = re.compile(r" terminal [12]\b")
+AMBIGUOUS_PROMPT = "Ambiguous request"
+FIRST_READING = "0"  # the answer that picks the first of the engine's listed readings
 
 
 def drop_terminal(action: str) -> list[str]:
@@ -54,26 +61,43 @@ def rewrites_of(action: str) -> Iterable[str]:
 
 
 def replay_gold(sim: Simulator, task_name: str, variation: int, gold: list[str]) -> Verdict:
-    """Replay `gold` on `sim` from a fresh load, as the env's expert would."""
+    """Replay `gold` on `sim` from a fresh load, as the env's expert would, repairing what
+    the engine resolves another way (see the module docstring); `Verdict.repairs` maps a
+    gold index to the actions executed in its place."""
+    task_id = task_id_of(task_name, variation)
     sim.load(task_name, variation)
-    repairs: dict[int, str] = {}
-    raw_score, completed, steps = 0.0, False, 0
+    repairs: dict[int, list[str]] = {}
+    reply, raw_score, completed, steps = "", 0.0, False, 0
     for index, action in enumerate(gold):
+        executed: list[str] = []
+        if reply.startswith(AMBIGUOUS_PROMPT) and not action.isdigit():
+            # The engine asks which of several readings was meant where the gold path
+            # expected one (two identical seeds, say): take the engine's first reading.
+            executed.append(FIRST_READING)
+            result = sim.step(FIRST_READING)
+            if not result.valid:
+                return Verdict(task_id, False, len(gold), steps, raw_score, index, FIRST_READING,
+                               result.observation.strip(), repairs)
         result = sim.step(action.strip())
         if not result.valid:
-            repair = _repair(sim, action)
-            if repair is None:
-                return Verdict(task_id_of(task_name, variation), False, len(gold), index,
-                               raw_score, index, action, result.observation.strip())
-            repairs[index], result = repair
-        steps, raw_score, completed = index + 1, result.raw_score, result.completed
+            rewrite = _rewrite(sim, action)
+            if rewrite is None:
+                return Verdict(task_id, False, len(gold), steps + len(executed), raw_score, index,
+                               action, result.observation.strip(), repairs)
+            action, result = rewrite
+        executed.append(action)
+        if executed != [gold[index]]:
+            repairs[index] = executed
+        steps += len(executed)
+        reply, raw_score, completed = result.observation, result.raw_score, result.completed
         if completed or raw_score < 0:
             break
-    return Verdict(task_id_of(task_name, variation), completed and raw_score >= 0, len(gold),
-                   steps, raw_score, repairs=repairs)
+    return Verdict(task_id, completed and raw_score >= 0, len(gold), steps, raw_score,
+                   repairs=repairs)
 
 
-def _repair(sim: Simulator, action: str):
+def _rewrite(sim: Simulator, action: str):
+    """The first rewrite of `action` that the engine lists as valid, and its step; or None."""
     valid = None
     for candidate in rewrites_of(action):
         valid = set(sim.valid_actions()) if valid is None else valid

@@ -288,19 +288,39 @@ def test_conductivity_840_gold_path_is_repaired_with_the_engines_name(cache_dir,
     assert (unrepaired.solved, unrepaired.rejected_step) == (False, 20)
     assert unrepaired.reply == "No known action matches that input."
     assert verdict.solved and verdict.raw_score == 1.0 and verdict.rejected_step is None
-    assert verdict.repairs == {20: "connect block to blue wire terminal 2",
-                               21: "connect block to green wire terminal 1"}
+    assert verdict.repairs == {20: ["connect block to blue wire terminal 2"],
+                               21: ["connect block to green wire terminal 1"]}
     local_verdicts([verdict])
     single = envs.make("scienceworld", task_names=["test-conductivity"], admissible="lazy",
                        snapshot_replicas=0)
     try:
         assert "test-conductivity-var840" in single.tasks("test")
-        assert "(1 repaired)" in single.split_note()
+        assert "(1 repaired, 0 longer than max_steps=100)" in single.split_note()
         trace, rewards, info = follow_expert(single, "test-conductivity-var840")
         assert info["success"] and sum(rewards) == pytest.approx(1.0)
         assert "terminal 1 on wood block is now connected to terminal 2 on blue wire" in trace[21]
     finally:
         single.close()
+
+
+@pytest.mark.slow
+def test_unanswered_ambiguous_request_is_answered_with_the_first_reading(cache_dir):
+    """mendelian-genetics-known-plant-var0: at gold step 77 the engine finds two pea seeds
+    where the gold path expected one and asks which; the gold path goes on with the next
+    command (engine: "Unknown action."), then answers `0` to nothing (rejected). Answering
+    the engine's question with `0` where it is asked makes the path solve the task."""
+    sim = Simulator()
+    try:
+        gold = catalog.GoldPathStore().get(
+            "mendelian-genetics-known-plant-var0",
+            lambda: sim.load("mendelian-genetics-known-plant", 0, True))
+        verdict = verify.replay_gold(sim, "mendelian-genetics-known-plant", 0, gold)
+    finally:
+        sim.close()
+    assert verdict.solved and verdict.raw_score == 1.0
+    assert min(verdict.repairs) == 78 and verdict.repairs[78] == ["0", gold[78]]  # asked at 77
+    assert all(actions[0] == "0" and actions[1:] == [gold[i]] for i, actions in verdict.repairs.items())
+    assert verdict.steps <= verdict.gold_length + len(verdict.repairs)
 
 
 def test_unsolved_variations_are_left_out_of_the_splits(env, local_verdicts):
@@ -324,7 +344,7 @@ def test_expert_gives_up_instead_of_repeating_a_rejected_action(env, local_verdi
     task_id = env.tasks("train")[0]
     _, info = env.reset(seed=0, options={"task_id": task_id})
     bad = "connect unicorn to rainbow"
-    local_verdicts([Verdict(task_id, True, 10, 10, 1.0, repairs={2: bad})])
+    local_verdicts([Verdict(task_id, True, 10, 10, 1.0, repairs={2: [bad]})])
     broken = envs.make("scienceworld", task_names=TASKS, variations_per_task=2, snapshot_replicas=0)
     try:
         _, info = broken.reset(seed=0, options={"task_id": task_id})
