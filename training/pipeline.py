@@ -8,15 +8,21 @@ Every stage writes under `run_dir` and is skipped when its output is already
 complete, so an interrupted pipeline resumes where it stopped (collection per
 shard, warm-starts per method, RL per checkpoint). The RL settings are the same
 for every warm-start; only `init` differs, so the comparison isolates the warm-start.
+
+Each stage's wall time (collection, reference bounds, each warm-start, each RL run,
+each evaluation) is printed as a table at the end and stored in run.json
+(`stage_seconds`); a stage found already complete shows as resumed.
 """
 from __future__ import annotations
 
 import dataclasses
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from earlyexp import threads
 from earlyexp.errors import ConfigError
 from earlyexp.experience.collect import CollectConfig, EnvConfig, collect
 from earlyexp.training.evaluate import EvalConfig, evaluate
@@ -105,22 +111,48 @@ class Pipeline:
         self.results: list[dict[str, Any]] = []
         self.baselines: list[dict[str, Any]] = []
         self.data_sizes: dict[str, int] = {}
+        self.stage_seconds: list[dict[str, Any]] = []  # {"stage", "seconds", "note"} in run order
+        self._stage_note = ""
 
     # ------------------------------------------------------------------ stages
     def run(self) -> Path:
         start = time.perf_counter()
+        threads.apply(threads.total_threads())  # workers get shares of it (earlyexp/threads.py)
         try:
-            self.collect()
-            self.reference_bounds()
+            with self.timed("collect"):
+                self.collect()
+            with self.timed("reference bounds (expert, random)"):
+                self.reference_bounds()
             for method in self.cfg.methods:
-                checkpoint = self.warmstart(method)
+                with self.timed(f"warm-start {method}"):
+                    checkpoint = self.warmstart(method)
                 self.evaluate(method, "before_rl", checkpoint)
                 if self.cfg.run_rl:
-                    self.evaluate(method, "after_rl", self.reinforce(method, checkpoint))
+                    with self.timed(f"RL from {method}"):
+                        final = self.reinforce(method, checkpoint)
+                    self.evaluate(method, "after_rl", final)
         finally:
             self.tracker.close()
         self.say(f"pipeline finished in {time.perf_counter() - start:.0f} s")
         return self.report()
+
+    @contextmanager
+    def timed(self, stage: str):
+        """Record the wall time of the `with` block as `stage` (also when it fails);
+        `note()` inside the block annotates the row."""
+        start, self._stage_note = time.perf_counter(), ""
+        try:
+            yield
+        except BaseException:
+            self.note(self._stage_note or "interrupted")
+            raise
+        finally:
+            self.stage_seconds.append({"stage": stage, "note": self._stage_note,
+                                       "seconds": round(time.perf_counter() - start, 1)})
+
+    def note(self, text: str) -> None:
+        """Annotate the stage being timed (e.g. that it was found complete on disk)."""
+        self._stage_note = text
 
     def collect(self) -> None:
         c = self.cfg.collect
@@ -134,6 +166,8 @@ class Pipeline:
             summary = collect(cfg, on_result=lambda done, total: bar.update(completed=done,
                                                                             total=total))
         self.data_sizes.update(trajectories=summary.trajectories, transitions=summary.transitions)
+        if summary.skipped:
+            self.note(f"resumed: {summary.skipped} of {summary.tasks} tasks already stored")
         self.say(f"      {summary.trajectories} trajectories, {summary.transitions} transitions "
                  f"({summary.skipped} tasks already stored), {summary.seconds:.0f} s")
 
@@ -165,6 +199,7 @@ class Pipeline:
         out = self.root / "warmstart" / method
         if (out / "warmstart.json").exists():
             self.say(f"[2/4] warm-start {method}: already trained ({out})")
+            self.note("resumed: already trained")
             return out
         self.say(f"[2/4] warm-start {method}: {self.cfg.train.steps} updates")
         cfg = WarmstartConfig(env=self.cfg.env, method=method,
@@ -199,7 +234,8 @@ class Pipeline:
             cfg = self._eval(split)
             agent = LMAgent(policy, cfg.mode, self.cfg.env.prompt_format(), cfg.temperature,
                             cfg.max_new_tokens, seed=cfg.seed)
-            with self.tracker.progress(None, f"eval {method} {split}", unit="episodes") as bar:
+            with (self.timed(f"evaluate {method} {phase.replace('_', ' ')} {split}"),
+                  self.tracker.progress(None, f"eval {method} {split}", unit="episodes") as bar):
                 summary = evaluate(agent, self.cfg.env, cfg,
                                    on_episode=lambda _: bar.advance(1)).summary()
             self.results.append({"warmstart": method, "phase": phase, **summary})
@@ -216,8 +252,26 @@ class Pipeline:
         self._record()
         path = build_report([str(self.root)])
         self.print_table()
+        self.print_stage_times()
         self.say(f"report: {path}")
         return path
+
+    def print_stage_times(self) -> None:
+        """The wall time of every stage, its share of the whole, and the total."""
+        from rich.table import Table
+
+        if self.console is None or not self.stage_seconds:
+            return
+        total = sum(row["seconds"] for row in self.stage_seconds)
+        table = Table(title="time per stage")
+        for name, justify in (("stage", "left"), ("seconds", "right"), ("share", "right"),
+                              ("note", "left")):
+            table.add_column(name, justify=justify)
+        for row in self.stage_seconds:
+            share = row["seconds"] / total if total else 0.0
+            table.add_row(row["stage"], f"{row['seconds']:.1f}", f"{share:.0%}", row["note"])
+        table.add_row("total", f"{total:.1f}", "100%", "", style="bold")
+        self.console.print(table)
 
     def print_table(self) -> None:
         from rich.table import Table
@@ -247,7 +301,7 @@ class Pipeline:
         from earlyexp.training.report import write_run_record
         write_run_record(self.root, self.cfg.env.name, self.cfg.seed,
                          {**self.config, "baselines": self.baselines}, self.data_sizes,
-                         self.results)
+                         self.results, self.stage_seconds)
 
     def _eval(self, split: str) -> EvalConfig:
         return dataclasses.replace(self.cfg.eval, split=split)

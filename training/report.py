@@ -7,7 +7,9 @@ Run directory, format 1 (the pipeline writes it; `write_run_record` writes run.j
          "results": [{"warmstart": "il" | "iwm" | "sr" | ..., "phase": "before_rl" | "after_rl",
                       "split": "test" | "ood" | ..., "success": float in [0, 1],
                       "success_ci": [lo, hi] (95% Wilson; computed when absent),
-                      "episodes": int, "seeds": int, "score": float, "mean_length": float}]}
+                      "episodes": int, "seeds": int, "score": float, "mean_length": float}],
+         "stage_seconds": [{"stage": str, "seconds": float, "note": str}] (optional; the
+             pipeline's wall time per stage, in the order they ran)}
         required: format, env, seed, results; in each result warmstart, phase, split,
         success, episodes.
     run_dir/metrics.jsonl   the Tracker's log (optional). RL iterations are the records
@@ -64,10 +66,13 @@ _STYLES = ("-", "--", ":", "-.")
 
 
 def write_run_record(run_dir: str | os.PathLike, env: str, seed: int, config: dict,
-                     data_sizes: dict[str, int], results: list[dict[str, Any]]) -> Path:
+                     data_sizes: dict[str, int], results: list[dict[str, Any]],
+                     stage_seconds: list[dict[str, Any]] | None = None) -> Path:
     """Write `run_dir/run.json` (format 1) atomically, after checking it as `load_run` will."""
     doc = {"format": FORMAT, "env": env, "seed": seed, "config": config,
            "data_sizes": data_sizes, "results": results}
+    if stage_seconds is not None:
+        doc["stage_seconds"] = stage_seconds
     path = Path(run_dir) / RUN_FILE
     _validate(doc, path)
     path.parent.mkdir(parents=True, exist_ok=True)
