@@ -8,7 +8,7 @@ from earlyexp.envs.core import Outcome, Status, TextEnv
 from earlyexp.envs.travel import tools
 from earlyexp.envs.travel.actions import TOOLS, ActionError, Call, parse_action
 from earlyexp.envs.travel.data import TaskSetSpec, ensure_task_set
-from earlyexp.envs.travel.evaluation import Report, evaluate, plan_cost
+from earlyexp.envs.travel.evaluation import CHECKERS, Report, evaluate, plan_cost
 from earlyexp.envs.travel.expert import admissible_actions, expert_action
 from earlyexp.envs.travel.plan import (
     EMPTY,
@@ -87,6 +87,8 @@ class TravelEnv(TextEnv):
         seed: generation seed; the same arguments always give the same sandbox and tasks.
         cache_dir: cache root (default `$EARLYEXP_CACHE` or `~/.cache/earlyexp`).
         reward: "pass" or "micro" (see Reward).
+        checker: "strict" (default) or "reference": how the constraints are read,
+            TravelPlanner's evaluation scripts reproduced, bugs included (README.md).
         max_steps: truncation limit.
 
     Version History:
@@ -97,11 +99,14 @@ class TravelEnv(TextEnv):
 
     def __init__(self, num_train: int = 400, num_test: int = 100, num_ood: int = 50,
                  seed: int = 0, cache_dir: str | None = None, reward: str = "pass",
-                 max_steps: int = 80, split: str = "train", render_mode: str | None = None):
+                 checker: str = "strict", max_steps: int = 80, split: str = "train", render_mode: str | None = None):
         super().__init__(max_steps=max_steps, split=split, render_mode=render_mode)
         if reward not in REWARD_MODES:
             raise ConfigError("reward", reward, f"must be one of {list(REWARD_MODES)}.")
         self.reward_mode = reward
+        if checker not in CHECKERS:
+            raise ConfigError("checker", checker, f"must be one of {list(CHECKERS)}.")
+        self.checker = checker
         self.task_spec = TaskSetSpec(num_train, num_test, num_ood, seed)
         self.task_set = ensure_task_set(self.task_spec, Path(cache_dir) if cache_dir else None)
         self.sandbox = self.task_set.sandbox
@@ -188,7 +193,7 @@ class TravelEnv(TextEnv):
 
     def _submit(self) -> Outcome:
         query = self._task.query
-        self._report = evaluate(query, self._plan, self.sandbox)
+        self._report = evaluate(query, self._plan, self.sandbox, self.checker)
         self._invalidate()
         reward = (float(self._report.final_pass) if self.reward_mode == "pass"
                   else self._report.micro_pass_rate)

@@ -4,6 +4,11 @@ Hard constraints are checked only when the plan is complete and within the
 sandbox (as in TravelPlanner); otherwise each counts as not passed. A plan
 passes finally when every check passes; its micro pass rate is the fraction of
 checks passed out of eight plus the query's hard constraints.
+
+Two readings of the rules (`CHECKERS`): ``strict`` (the default, the functions of
+this module) and ``reference``, which reproduces OSU-NLP-Group/TravelPlanner's
+evaluation scripts where they read a rule differently (reference.py). README.md
+tabulates every difference and why strict departs.
 """
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import groupby
 
+from earlyexp.envs.travel import reference
 from earlyexp.envs.travel.geography import CITY_STATE
 from earlyexp.envs.travel.plan import MEALS, PLACE_SLOTS, SLOTS, Leg, Plan, Stop
 from earlyexp.envs.travel.queries import ROOM_RULES, ROOM_TYPES, TRANSPORTATION, Query
@@ -91,9 +97,14 @@ def complete_information(query: Query, plan: Plan, sandbox: Sandbox) -> str | No
 
 
 def within_current_city(query: Query, plan: Plan, sandbox: Sandbox) -> str | None:
+    """Every place in the day's city (either city of a travel day); the night's
+    accommodation where the day ends (the arrival city of a travel day)."""
     day_cities = plan.day_cities(query.origin)
     for day, slot, stop in plan.values(tuple(PLACE_SLOTS)):
         cities = day_cities[day - 1]
+        if slot == "accommodation" and stop.city != cities[-1]:
+            return (f"day {day} accommodation is in {stop.city}, but the traveller sleeps "
+                    f"in {cities[-1]}")
         if stop.city not in cities:
             return (f"day {day} {slot} is in {stop.city}, but the traveller is in "
                     f"{Plan.current_city_label(cities)}")
@@ -250,19 +261,44 @@ HARD: dict[str, CheckFn] = {fn.__name__: fn for fn in (
     budget, room_rule, room_type, cuisine, transportation)}
 
 
-def evaluate(query: Query, plan: Plan, sandbox: Sandbox) -> Report:
+@dataclass(frozen=True)
+class Checker:
+    """One reading of TravelPlanner's rules: its checks (same names, same order) and its cost."""
+
+    commonsense: dict[str, CheckFn]
+    hard: dict[str, CheckFn]
+    cost: Callable[[Query, Plan, Sandbox], int]
+
+
+CHECKERS: dict[str, Checker] = {
+    "strict": Checker(COMMONSENSE, HARD, plan_cost),
+    "reference": Checker(
+        {**COMMONSENSE, **{fn.__name__: fn for fn in (
+            reference.within_sandbox, reference.complete_information,
+            reference.within_current_city, reference.reasonable_city_route,
+            reference.minimum_nights_stay)}},
+        {**HARD, **{fn.__name__: fn for fn in (
+            reference.budget, reference.room_rule, reference.room_type, reference.cuisine)}},
+        reference.plan_cost),
+}
+
+
+def evaluate(query: Query, plan: Plan, sandbox: Sandbox, checker: str = "strict") -> Report:
     """Every commonsense check, then the query's hard constraints (see the module docstring)."""
+    if checker not in CHECKERS:
+        raise ValueError(f"checker must be one of {list(CHECKERS)}, got {checker!r}")
+    rules = CHECKERS[checker]
     checks = [_run("commonsense", name, fn, query, plan, sandbox)
-              for name, fn in COMMONSENSE.items()]
+              for name, fn in rules.commonsense.items()]
     outcome = {check.name: check.passed for check in checks}
     checkable = outcome["complete_information"] and outcome["within_sandbox"]
     for name in query.hard_constraints():
         if checkable:
-            checks.append(_run("hard", name, HARD[name], query, plan, sandbox))
+            checks.append(_run("hard", name, rules.hard[name], query, plan, sandbox))
         else:
             checks.append(Check(name, "hard", None,
                                 "the plan is incomplete or outside the sandbox"))
-    return Report(tuple(checks), plan_cost(query, plan, sandbox))
+    return Report(tuple(checks), rules.cost(query, plan, sandbox))
 
 
 def _run(kind: str, name: str, fn: CheckFn, query: Query, plan: Plan, sandbox: Sandbox) -> Check:

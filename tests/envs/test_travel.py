@@ -362,3 +362,142 @@ def test_submitting_scores_the_plan(env, cache):
                                               / len(info["checks"]))
         assert reward == (0.0 if current is env else info["score"])
         assert info["expert_action"] is None and info["admissible_actions"] == []
+
+
+# ------------------------------------------------------------------ strict vs TravelPlanner's scripts
+# Each case is a plan the two checkers score differently (README.md's fidelity table); the
+# expected verdicts are worked out by hand from the reference's code
+# (OSU-NLP-Group/TravelPlanner evaluation/commonsense_constraint.py and hard_constraint.py).
+def _outcomes(query, plan, sandbox):
+    return {checker: evaluate(query, plan, sandbox, checker).outcomes()
+            for checker in ("strict", "reference")}
+
+
+def _sandbox_with(**hotels):
+    """The fixture's places, with hotels replaced or added by name."""
+    base = {"H1": _hotel("H1", "Denver", 100, 2, 2, ["No pets"]),
+            "H2": _hotel("H2", "Denver", 300, 4, 1, [], "Entire home/apt"),
+            "H3": _hotel("H3", "Denver", 20, 1, 30, [], "Shared room")}
+    base.update(hotels)
+    places = {
+        "restaurant": [_restaurant("R1", "Denver", 20, ["Mexican"]),
+                       _restaurant("R2", "Denver", 10, ["Italian"]),
+                       _restaurant("R3", "Denver", 30, ["Cafe"]),
+                       _restaurant("R4", "Denver", 40, ["BBQ"]),
+                       _restaurant("A0", "Austin", 15, ["Indian"])],
+        "accommodation": list(base.values()),
+        "attraction": [{"name": "Zoo", "city": "Denver", "category": "zoo"}],
+    }
+    return Sandbox(0, places)
+
+
+def test_within_current_city_reference_reads_the_city_letter_by_letter(sandbox):
+    """Day 2 is spent in Denver; lunch in Austin. The reference loops over the letters of
+    "Denver" and finds an 'n' in "A0, Austin": it passes there."""
+    plan = _plan()
+    plan.set(2, "lunch", Stop("A0", "Austin"))
+    outcomes = _outcomes(_query(), plan, sandbox)
+    assert outcomes["strict"]["within_current_city"] is False
+    assert outcomes["reference"]["within_current_city"] is True
+    assert outcomes["reference"]["reasonable_city_route"] is True
+
+
+def test_travel_day_accommodation_must_be_in_the_arrival_city_in_both():
+    """Day 1 goes from Austin to Denver; the night is booked in Austin. The reference
+    requires the arrival city; strict now does too (it used to accept either)."""
+    sandbox = _sandbox_with(HA=_hotel("HA", "Austin", 50, 4, 1, []))
+    plan = _plan()
+    plan.set(1, "accommodation", Stop("HA", "Austin"))
+    plan.set(2, "accommodation", Stop("H2", "Denver"))
+    outcomes = _outcomes(_query(), plan, sandbox)
+    assert outcomes["strict"]["within_current_city"] is False
+    assert outcomes["reference"]["within_current_city"] is False
+
+
+def test_reasonable_route_reference_ignores_the_destination_of_3_day_trips(sandbox):
+    outcomes = _outcomes(_query(destination="Dallas"), _plan(), sandbox)  # the plan goes to Denver
+    assert outcomes["strict"]["reasonable_city_route"] is False
+    assert outcomes["reference"]["reasonable_city_route"] is True
+    longer = _outcomes(_query(destination="Dallas", days=5), _plan(), sandbox)
+    assert longer["reference"]["reasonable_city_route"] is False  # checked from 4 days up
+
+
+def test_city_count_is_a_route_rule_in_strict_and_completeness_in_the_reference(sandbox):
+    """A 5-day Colorado trip asking for 2 cities spends 4 days in Denver alone."""
+    from earlyexp.envs.travel import evaluation, reference
+
+    query = _query(days=5, destination="Colorado")
+    plan = Plan(5)
+    plan.set(1, "transportation", Leg("taxi", "Austin", "Denver"))
+    plan.set(5, "transportation", Leg("taxi", "Denver", "Austin"))
+    assert "visits 1 cities" in evaluation.reasonable_city_route(query, plan, sandbox)
+    assert reference.reasonable_city_route(query, plan, sandbox) is None
+    assert "visiting cities" in reference.complete_information(query, plan, sandbox)
+
+
+def test_complete_information_reference_ignores_the_sandbox(sandbox):
+    plan = _plan()
+    plan.set(1, "dinner", Stop("Ghost Grill", "Denver"))
+    outcomes = _outcomes(_query(), plan, sandbox)
+    assert outcomes["strict"]["complete_information"] is False
+    assert outcomes["reference"]["complete_information"] is True
+    assert outcomes["strict"]["within_sandbox"] is outcomes["reference"]["within_sandbox"] is False
+
+
+def test_within_sandbox_reference_ignores_flight_dates_and_matches_name_fragments(sandbox):
+    day_one = _query().dates[0]
+    assert not sandbox.flights("Austin", "Denver", day_one)
+    other_day = next(d for d in (f"2022-03-{n:02d}" for n in range(1, 31))
+                     if sandbox.flights("Austin", "Denver", d))
+    flight = sandbox.flights("Austin", "Denver", other_day)[0]
+    plan = _plan()
+    plan.set(1, "transportation", Leg("flight", "Austin", "Denver", flight.number))
+    outcomes = _outcomes(_query(), plan, sandbox)
+    assert outcomes["strict"]["within_sandbox"] is False
+    assert outcomes["reference"]["within_sandbox"] is True
+    taxi = sandbox.ground_leg("taxi", "Denver", "Austin").cost
+    rest = (20 + 10 + 30 + 40) * 3 + 2 * 100 * math.ceil(3 / 2)
+    assert evaluate(_query(), plan, sandbox, "reference").cost == flight.price * 3 + taxi + rest
+    assert evaluate(_query(), plan, sandbox).cost == taxi + rest  # not in the sandbox: free
+    fragment = _plan()
+    fragment.set(2, "dinner", Stop("R", "Denver"))  # "R" is in "R1": the reference finds R1
+    outcomes = _outcomes(_query(), fragment, sandbox)
+    assert (outcomes["strict"]["within_sandbox"], outcomes["reference"]["within_sandbox"]) == (
+        False, True)
+
+
+def test_cuisine_reference_skips_the_day_after_a_breakfast_at_home(sandbox):
+    """Day 1: breakfast in Austin (the origin), lunch at the Mexican R1 in Denver. The
+    reference's `continue` leaves the day at the breakfast, so Mexican is never seen."""
+    plan = _plan()
+    plan.set(1, "breakfast", Stop("A0", "Austin"))
+    plan.set(1, "lunch", Stop("R1", "Denver"))
+    plan.set(1, "dinner", Stop("R5", "Denver"))
+    outcomes = _outcomes(_query(cuisines=("Mexican",)), plan, sandbox)
+    assert outcomes["strict"]["cuisine"] is True
+    assert outcomes["reference"]["cuisine"] is False
+
+
+def test_room_rule_reference_never_fails_parties():
+    """The reference tests the misspelt 'parities', so "parties" always passes there."""
+    sandbox = _sandbox_with(H1=_hotel("H1", "Denver", 100, 2, 2, ["No parties"]))
+    outcomes = _outcomes(_query(room_rule="parties"), _plan(), sandbox)
+    assert outcomes["strict"]["room_rule"] is False
+    assert outcomes["reference"]["room_rule"] is True
+    assert _outcomes(_query(room_rule="pets"), _plan(), _sandbox_with(
+        H1=_hotel("H1", "Denver", 100, 2, 2, ["No pets"])))["reference"]["room_rule"] is False
+
+
+def test_checkers_agree_on_the_valid_plan_and_the_expert(sandbox, cache):
+    query = _query(cuisines=("Mexican",), room_type="private room", room_rule="smoking")
+    assert all(evaluate(query, _plan(), sandbox, c).final_pass for c in ("strict", "reference"))
+    reference_env = envs.make("travel", cache_dir=str(cache), checker="reference", **SIZES)
+    try:
+        for task_id in reference_env.tasks("train")[:4] + reference_env.tasks("ood")[:2]:
+            assert run_expert(reference_env, task_id)[2]["success"], task_id
+    finally:
+        reference_env.close()
+    with pytest.raises(ConfigError, match="checker"):
+        envs.make("travel", cache_dir=str(cache), checker="lenient", **SIZES)
+    with pytest.raises(ValueError, match="checker"):
+        evaluate(query, _plan(), sandbox, "lenient")
