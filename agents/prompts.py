@@ -225,6 +225,8 @@ class PromptRenderer:
         call, and only the prompts over their budget are fitted part by part."""
         suffixes = list(suffixes) if suffixes is not None else [ACTION_TAG] * len(states)
         parts = [_parts(s, self.fmt, x) for s, x in zip(states, suffixes)]
+        if self.count is not None and self.fmt.keep_first_observation:
+            self._excerpt_context(parts)
         texts = [_join(p) for p in parts]
         if budget is None:
             return [Rendered(t) for t in texts]
@@ -235,6 +237,15 @@ class PromptRenderer:
         counts = self.count(texts)
         return [Rendered(t, n) if n <= b else _Fitting(p, b, self).run()
                 for t, n, p, b in zip(texts, counts, parts, budgets)]
+
+    def _excerpt_context(self, parts: list[list[_Part]]) -> None:
+        """Cut each `Context:` part to `keep_first_observation` tokens (the same excerpt of
+        the episode's first observation on every later step)."""
+        for prompt in parts:
+            for part in prompt:
+                if part.kind == "context":
+                    part.body = _clip_to_tokens(part.body, self.fmt.keep_first_observation,
+                                                self.count, part.head)[0]
 
     def count_one(self, text: str) -> int:
         return self.count([text])[0]
@@ -346,8 +357,13 @@ class _Fitting:
             else:
                 continue
             break
-        part.body = _some_actions(actions, max(1, keep))
+        keep = max(1, keep)
+        part.body = _some_actions(actions, keep)
         self.sizes[index] = self.renderer.count_one(part.text)
+        while self.over() > 0 and keep > 1:  # the per-action estimate was short: correct it
+            keep = max(1, keep - max(1, self.over() * keep // max(1, self.sizes[index])))
+            part.body = _some_actions(actions, keep)
+            self.sizes[index] = self.renderer.count_one(part.text)
         self.clipped.add("admissible")
 
     def clip_observation_fully(self) -> None:
@@ -374,8 +390,11 @@ def _clip_to_tokens(text: str, tokens: int, count: TokenCounter, head: str = "",
         else:
             high = probe - 1
         probe = (low + high + 1) // 2
-    clipped = clip_middle(text, best[0])
-    return clipped, best[1] if best[1] is not None else count([f"{head}{clipped}{tail}"])[0]
+    if best[1] is None:  # not even the marker alone fits: keep whichever is shorter
+        marker_only = clip_middle(text, 0)
+        size = count([f"{head}{marker_only}{tail}"])[0]
+        return (marker_only, size) if size < own else (text, own)
+    return clip_middle(text, best[0]), best[1]
 
 
 def clip_to_tokens(texts: Sequence[str], tokens: int, count: TokenCounter) -> list[str]:

@@ -99,15 +99,20 @@ def render_rows(name: str, states: list[State], suffixes: list[str], completions
     return Rows(name, renderer.render_all(states, rooms, suffixes), completions)
 
 
+#: Tags, newlines and the "(... N more)" note a fitted prompt always carries.
+FRAME_TOKENS = 24
+
+
 def _reserve(states: list[State], suffixes: list[str], fmt: PromptFormat,
              budget: LengthBudget) -> list[int]:
-    """Tokens each prompt keeps whatever its completion: goal, suffix, observation floor
-    (goals repeat over a task's rows, so each distinct one is counted once)."""
+    """Tokens each prompt keeps whatever its completion: goal, suffix, observation floor and
+    the first admissible action (goals repeat over a task's rows: each is counted once)."""
     goals = list(dict.fromkeys(s.goal for s in states))
     goal_tokens = dict(zip(goals, budget.count([f"Goal: {g.strip()}" for g in goals])))
-    suffix_tokens = budget.count(suffixes)
-    return [goal_tokens[s.goal] + n + fmt.min_observation_tokens + 8
-            for s, n in zip(states, suffix_tokens)]
+    firsts = [s.admissible_actions[0] if fmt.show_admissible and s.admissible_actions else ""
+              for s in states]
+    return [goal_tokens[s.goal] + n + a + fmt.min_observation_tokens + FRAME_TOKENS
+            for s, n, a in zip(states, budget.count(suffixes), budget.count(firsts))]
 
 
 def _completion_chars(fmt: PromptFormat) -> int:

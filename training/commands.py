@@ -15,9 +15,14 @@ from earlyexp.training.config import load_config, to_dict
 
 def list_environments(console: Console, args: list[str]) -> int:
     """Table of registered environments. Split sizes need the environment built with its
-    configured kwargs; pass `--sizes` to build each one (engines start, data may generate)."""
+    configured kwargs; pass `--sizes` to build each one (engines start, data may generate).
+    `--prompts <family ...|all>` reports prompt lengths under the budget instead
+    (training/prompt_report.py)."""
     import earlyexp.envs as envs
 
+    if "--prompts" in args:
+        from earlyexp.training.prompt_report import report_prompts
+        return report_prompts(console, args)
     with_sizes = "--sizes" in args
     table = Table(title="registered environments")
     for column in ("name", "gymnasium id", "description", "splits"):
