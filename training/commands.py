@@ -46,7 +46,9 @@ def _split_sizes(name: str) -> str:
     try:
         env = envs.make(name, **kwargs)
         try:
-            return ", ".join(f"{s}={len(env.tasks(s))}" for s in env.splits)
+            sizes = ", ".join(f"{s}={len(env.tasks(s))}" for s in env.splits)
+            note = getattr(env, "split_note", None)  # e.g. ScienceWorld's verified gold paths
+            return f"{sizes}; {note()}" if note else sizes
         finally:
             env.close()
     except Exception as e:  # noqa: BLE001 - shown in the table, not fatal for the listing
