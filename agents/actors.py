@@ -12,8 +12,10 @@
 
 `ExpertAgent` follows `info["expert_action"]` (the sanity upper bound) and
 `RandomAgent` picks a uniformly random admissible action (the floor).
-Each `Decision` keeps the prompt, the completion's token ids and its
-log-probs, which is what RL trains on.
+Each `Decision` keeps what RL trains on: the prompt ids the model saw (after the
+one cut rule), and either the sampled token ids with their tempered log-probs
+(generate) or every candidate's ids and score with the index chosen (rank: the
+policy is the categorical `softmax(scores / T)` over those candidates).
 """
 from __future__ import annotations
 
@@ -36,10 +38,14 @@ class Decision:
     action: str | None
     prompt: str = ""
     completion: str = ""
-    token_ids: list[int] = field(default_factory=list)
-    logprobs: list[float] = field(default_factory=list)
+    prompt_ids: list[int] = field(default_factory=list)   # what the model saw, after the cut
+    token_ids: list[int] = field(default_factory=list)    # generate: sampled ids (+ stop)
+    logprobs: list[float] = field(default_factory=list)   # generate: per token; rank: [log π(chosen)]
+    entropies: list[float] = field(default_factory=list)  # generate: per token; rank: [H(π)]
     candidates: list[str] | None = None      # rank mode: the scored actions
     scores: list[float] | None = None        # rank mode: their summed log-likelihoods
+    candidate_ids: list[list[int]] | None = None   # rank mode: each candidate's ids (+ EOS)
+    chosen: int | None = None                # rank mode: index of the action taken
 
 
 class Agent(Protocol):
@@ -102,18 +108,19 @@ class LMAgent:
             return []
         outs = self.policy.generate(prompts, n=1, temperature=self.temperature,
                                     max_new_tokens=self.max_new_tokens)
-        return [Decision(parse_action(g.text), p, g.text, g.token_ids, g.logprobs)
-                for p, (g,) in zip(prompts, outs)]
+        return [Decision(parse_action(g.text), p, g.text, g.prompt_ids, g.token_ids, g.logprobs,
+                         g.entropies) for p, (g,) in zip(prompts, outs)]
 
     def _rank(self, prompts: list[str], candidates: list[list[str]]) -> list[Decision]:
         if not prompts:
             return []
-        all_scores = self.policy.score_candidates(prompts, [[f" {a}" for a in actions]
-                                                            for actions in candidates])
+        scored = self.policy.score_candidates(prompts, [[f" {a}" for a in actions]
+                                                        for actions in candidates])
         decisions = []
-        for prompt, actions, scores in zip(prompts, candidates, all_scores):
-            index, logprob = softmax_sample(scores, self.temperature, self.rng)
-            decisions.append(Decision(actions[index], prompt, f" {actions[index]}",
-                                      logprobs=[logprob], candidates=list(actions),
-                                      scores=scores))
+        for prompt, actions, s in zip(prompts, candidates, scored):
+            index, logprob, entropy = softmax_sample(s.scores, self.temperature, self.rng)
+            decisions.append(Decision(
+                actions[index], prompt, f" {actions[index]}", s.prompt_ids,
+                logprobs=[logprob], entropies=[entropy], candidates=list(actions),
+                scores=s.scores, candidate_ids=s.candidate_ids, chosen=index))
         return decisions

@@ -2,12 +2,13 @@
 
     policy = load_policy("runs/tiny/il")          # any local causal-LM checkpoint
     out = policy.generate(prompts, n=4, temperature=1.0, max_new_tokens=16)
-    scores = policy.score(prompts, completions)    # summed log-probs, for `rank` mode
+    scored = policy.score_candidates(prompts, candidates)   # `rank` mode
 
 Generation pads on the left, stops at a newline or EOS and returns, for
 every completion, its text (up to the newline), its token ids (including the
-stop token, so that RL also learns when to stop) and the log-prob of each
-token under the model's untempered distribution (what RL's ratio needs).
+stop token, so that RL also learns when to stop), the log-prob and entropy of
+each token under the tempered distribution it was sampled from, and the prompt
+ids it saw. Every prompt is cut by the one rule of `agents/context.py`.
 """
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from pathlib import Path
 
 import torch
 
-from earlyexp.agents.policy import Generation
+from earlyexp.agents.context import fit_prompt, prompt_room
+from earlyexp.agents.policy import CandidateScores, Generation
+from earlyexp.agents.scoring import candidate_scores, left_pad, pack_candidates
 from earlyexp.errors import EarlyExpError
 
 
@@ -60,6 +63,8 @@ def load_policy(path: str | Path, device: str = "auto", batch_size: int = 32,
 class HFPolicy:
     """A `Policy` over a transformers causal LM (see the module docstring)."""
 
+    exact_logprobs = True   # its log-probs are the trainer's own: RL may reuse them
+
     def __init__(self, model, tokenizer, device: torch.device | None = None,
                  batch_size: int = 32):
         self.device = device or resolve_device()
@@ -72,151 +77,102 @@ class HFPolicy:
         self.max_positions = getattr(model.config, "max_position_embeddings", 2048)
         self.stop_ids = self._stop_ids()
 
+    # ------------------------------------------------------------------ token ids
+    def prompt_ids(self, prompts: list[str], completion_tokens: list[int]) -> list[list[int]]:
+        """Each prompt's ids, cut by the one rule (`agents/context.py`) so that
+        `completion_tokens[i]` more tokens fit in the context."""
+        encoded = self.tokenizer(prompts, add_special_tokens=False)["input_ids"]
+        return [fit_prompt(ids, prompt_room(self.max_positions, n))
+                for ids, n in zip(encoded, completion_tokens)]
+
+    def action_ids(self, completions: list[str]) -> list[list[int]]:
+        """Each candidate completion's ids with EOS, as rank mode scores it."""
+        eos = self.tokenizer.eos_token_id
+        return [ids + [eos] for ids in
+                self.tokenizer(completions, add_special_tokens=False)["input_ids"]]
+
     # ------------------------------------------------------------------ generation
     @torch.no_grad()
     def generate(self, prompts: list[str], n: int = 1, temperature: float = 1.0,
                  max_new_tokens: int = 32) -> list[list[Generation]]:
-        """`n` completions per prompt; `temperature=0` is greedy."""
+        """`n` completions per prompt; `temperature=0` is greedy. Log-probs and entropies
+        are those of the distribution sampled from, `softmax(logits / T)`."""
         self.model.eval()
+        rows = self.prompt_ids(prompts, [max_new_tokens] * len(prompts))
         per_chunk = max(1, self.batch_size // n)
         results: list[list[Generation]] = []
-        for start in range(0, len(prompts), per_chunk):
-            results += self._generate_chunk(prompts[start:start + per_chunk], n, temperature,
+        for start in range(0, len(rows), per_chunk):
+            results += self._generate_chunk(rows[start:start + per_chunk], n, temperature,
                                             max_new_tokens)
         return results
 
-    def _generate_chunk(self, prompts, n, temperature, max_new_tokens):
-        enc = self._encode_prompts(prompts, max_new_tokens)
-        sampling = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0} \
-            if temperature > 0 else {"do_sample": False}
-        out = self.model.generate(
-            **enc, max_new_tokens=max_new_tokens, num_return_sequences=n,
-            eos_token_id=self.stop_ids, pad_token_id=self.tokenizer.pad_token_id,
-            return_dict_in_generate=True, output_logits=True, **sampling,
-        )
-        new_tokens = out.sequences[:, enc["input_ids"].shape[1]:]
-        logprobs = torch.log_softmax(torch.stack(out.logits, dim=1).float(), dim=-1)
-        token_logprobs = logprobs.gather(-1, new_tokens.unsqueeze(-1)).squeeze(-1)
-        generations = [self._to_generation(ids, lps)
-                       for ids, lps in zip(new_tokens.tolist(), token_logprobs.tolist())]
-        return [generations[i * n:(i + 1) * n] for i in range(len(prompts))]
+    def _generate_chunk(self, rows, n, temperature, max_new_tokens):
+        from transformers import GenerationConfig
 
-    def _to_generation(self, ids: list[int], logprobs: list[float]) -> Generation:
+        ids, mask = left_pad(rows, self.tokenizer.pad_token_id, self.device)
+        # A fresh GenerationConfig: a checkpoint's own defaults (top_k=50, repetition
+        # penalty, ...) would make the sampled distribution differ from softmax(logits / T).
+        config = GenerationConfig(
+            max_new_tokens=max_new_tokens, do_sample=temperature > 0,
+            temperature=temperature if temperature > 0 else None, top_k=0 if temperature > 0 else None,
+            top_p=1.0 if temperature > 0 else None,
+            eos_token_id=self.stop_ids, pad_token_id=self.tokenizer.pad_token_id,
+            return_dict_in_generate=True, output_logits=True)
+        out = self.model.generate(input_ids=ids, attention_mask=mask, generation_config=config,
+                                  num_return_sequences=n)
+        new_tokens = out.sequences[:, ids.shape[1]:]                            # (B·n, T)
+        logits = torch.stack(out.logits, dim=1).float()                         # (B·n, T, V)
+        logprobs = torch.log_softmax(logits / (temperature if temperature > 0 else 1.0), -1)
+        entropies = -(logprobs.exp() * logprobs).sum(-1)                        # (B·n, T)
+        token_logprobs = logprobs.gather(-1, new_tokens.unsqueeze(-1)).squeeze(-1)
+        generations = [self._to_generation(t, lp, h, rows[i // n]) for i, (t, lp, h) in
+                       enumerate(zip(new_tokens.tolist(), token_logprobs.tolist(),
+                                     entropies.tolist()))]
+        return [generations[i * n:(i + 1) * n] for i in range(len(rows))]
+
+    def _to_generation(self, ids, logprobs, entropies, prompt_ids) -> Generation:
         end = next((i + 1 for i, t in enumerate(ids) if t in self.stop_ids), len(ids))
-        ids, logprobs = ids[:end], logprobs[:end]
-        text = self.tokenizer.decode(ids, skip_special_tokens=True)
-        return Generation(text.split("\n", 1)[0], ids, logprobs)
+        text = self.tokenizer.decode(ids[:end], skip_special_tokens=True)
+        return Generation(text.split("\n", 1)[0], ids[:end], logprobs[:end], entropies[:end],
+                          list(prompt_ids))
 
     # ------------------------------------------------------------------ scoring
     @torch.no_grad()
-    def score(self, prompts: list[str], completions: list[str]) -> list[float]:
-        """Summed log-prob of each completion given its prompt (pairs, batched)."""
-        self.model.eval()
-        scores: list[float] = []
-        for start in range(0, len(prompts), self.batch_size):
-            chunk = slice(start, start + self.batch_size)
-            ids, mask, completion_mask = self.encode_pairs(prompts[chunk], completions[chunk])
-            token_logprobs = self.token_logprobs(ids, mask)
-            scores += (token_logprobs * completion_mask).sum(-1).tolist()
-        return scores
-
-    @torch.no_grad()
     def score_candidates(self, prompts: list[str], candidates: list[list[str]]
-                         ) -> list[list[float]]:
-        """Summed log-prob of every candidate completion of each prompt.
+                         ) -> list[CandidateScores]:
+        """Summed log-prob of every candidate completion (+ EOS) of each prompt.
 
-        Same numbers as `score` on the (prompt, candidate) pairs, but each
-        prompt runs through the model once: its key/value cache is copied to
-        its candidates, which then only pay for their own few tokens. This is
-        what makes `rank` mode affordable on CPU.
+        Each prompt is cut once for all its candidates (room for its longest one), runs
+        through the model once, and its cache is shared by its candidates
+        (`agents/scoring.py`, the same code RL trains with).
         """
         self.model.eval()
-        scores: list[list[float]] = []
+        options = [self.action_ids(cs) if cs else [] for cs in candidates]
+        rows = self.prompt_ids(prompts, [max((len(o) for o in opts), default=1)
+                                         for opts in options])
+        results: list[CandidateScores] = []
         per_chunk = max(1, self.batch_size // 4)
-        for start in range(0, len(prompts), per_chunk):
-            scores += self._score_chunk(prompts[start:start + per_chunk],
-                                        candidates[start:start + per_chunk])
-        return scores
+        for start in range(0, len(rows), per_chunk):
+            chunk = slice(start, start + per_chunk)
+            results += self._score_chunk(rows[chunk], options[chunk])
+        return results
 
-    def _score_chunk(self, prompts, candidates):
-        eos = self.tokenizer.eos_token_id
-        options = [[self.tokenizer(c, add_special_tokens=False)["input_ids"] + [eos] for c in cs]
-                   for cs in candidates]
-        longest = max((len(o) for opts in options for o in opts), default=1)
-        enc = self._encode_prompts(prompts, longest)
-        mask = enc["attention_mask"]
-        out = self.model(**enc, position_ids=(mask.cumsum(-1) - 1).clamp(min=0), use_cache=True)
-        owners = torch.tensor([i for i, opts in enumerate(options) for _ in opts],
-                              device=self.device)
-        flat = [o for opts in options for o in opts]
-        if not flat:
-            return [[] for _ in prompts]
-        first_logprobs = torch.log_softmax(out.logits[:, -1].float(), -1)[owners]  # (N, V)
-        cache = out.past_key_values
-        cache.reorder_cache(owners)                       # copy each prompt's cache per candidate
-        width = max(len(o) for o in flat)
-        ids = torch.full((len(flat), width), self.tokenizer.pad_token_id, device=self.device)
-        own_mask = torch.zeros((len(flat), width), dtype=torch.long, device=self.device)
-        for i, o in enumerate(flat):
-            ids[i, :len(o)] = torch.tensor(o)
-            own_mask[i, :len(o)] = 1
-        full_mask = torch.cat([mask[owners], own_mask], dim=1)
-        positions = mask[owners].sum(-1, keepdim=True) + torch.arange(width, device=self.device)
-        logits = self.model(input_ids=ids, attention_mask=full_mask, position_ids=positions,
-                            past_key_values=cache, use_cache=False).logits
-        logprobs = torch.log_softmax(logits[:, :-1].float(), -1)  # predicts tokens 1..width-1
-        rest = logprobs.gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1) * own_mask[:, 1:]
-        first = first_logprobs.gather(-1, ids[:, :1]).squeeze(-1)
-        totals = (first + rest.sum(-1)).tolist()
-        result, start = [], 0
-        for opts in options:
-            result.append(totals[start:start + len(opts)])
-            start += len(opts)
-        return result
+    def _score_chunk(self, rows, options) -> list[CandidateScores]:
+        scored = [i for i, opts in enumerate(options) if opts]
+        totals: list[list[float]] = [[] for _ in rows]
+        if scored:
+            batch = pack_candidates([rows[i] for i in scored], [options[i] for i in scored],
+                                    self.tokenizer.pad_token_id, self.device)
+            scores, _ = candidate_scores(self.model, batch)
+            for i, part in zip(scored, torch.split(scores, batch.counts)):
+                totals[i] = part.tolist()
+        return [CandidateScores(r, o, t) for r, o, t in zip(rows, options, totals)]
 
-    def encode_pairs(self, prompts: list[str], completions: list[str]):
-        """Right-aligned prompt+completion ids, attention mask and completion mask (B, L)."""
-        rows = []
-        for prompt, completion in zip(prompts, completions):
-            c_ids = self.tokenizer(completion, add_special_tokens=False)["input_ids"]
-            c_ids = c_ids + [self.tokenizer.eos_token_id]
-            p_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
-            p_ids = p_ids[-max(1, self.max_positions - len(c_ids)):]
-            rows.append((p_ids, c_ids))
-        return self.pad_pairs(rows)
-
-    def pad_pairs(self, rows: list[tuple[list[int], list[int]]]):
-        """Left-pad (prompt ids, completion ids) pairs into tensors on the policy's device."""
-        width = max(len(p) + len(c) for p, c in rows)
-        pad = self.tokenizer.pad_token_id
-        ids = torch.full((len(rows), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        completion_mask = torch.zeros((len(rows), width), dtype=torch.float)
-        for i, (p, c) in enumerate(rows):
-            seq = p + c
-            ids[i, width - len(seq):] = torch.tensor(seq)
-            mask[i, width - len(seq):] = 1
-            completion_mask[i, width - len(c):] = 1
-        return ids.to(self.device), mask.to(self.device), completion_mask.to(self.device)
-
-    def token_logprobs(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Log-prob of every token given its prefix, (B, L); position 0 gets 0.
-        Runs with gradients when called under grad mode (RL uses it for the update)."""
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions).logits
-        logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-        picked = logprobs.gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
-        return torch.nn.functional.pad(picked, (1, 0))
+    def score(self, prompts: list[str], completions: list[str]) -> list[float]:
+        """Summed log-prob of each completion (+ EOS) given its prompt (pairs)."""
+        return [s.scores[0] for s in self.score_candidates(prompts, [[c] for c in completions])]
 
     # ------------------------------------------------------------------ helpers
-    def _encode_prompts(self, prompts: list[str], max_new_tokens: int):
-        room = max(8, self.max_positions - max_new_tokens)
-        self.tokenizer.truncation_side = "left"  # keep the end of the prompt: "Action:"
-        enc = self.tokenizer(prompts, return_tensors="pt", padding=True, truncation=True,
-                             max_length=room, add_special_tokens=False)
-        return {k: v.to(self.device) for k, v in enc.items() if k in ("input_ids",
-                                                                      "attention_mask")}
-
     def _stop_ids(self) -> list[int]:
         """EOS and every token whose text contains a newline (any tokenizer family)."""
         pieces = self.tokenizer.batch_decode([[i] for i in range(len(self.tokenizer))])
@@ -226,14 +182,16 @@ class HFPolicy:
         return sum(p.numel() for p in self.model.parameters())
 
 
-def softmax_sample(scores: list[float], temperature: float, rng) -> tuple[int, float]:
-    """Index drawn from softmax(scores / T) (argmax when T == 0) and its log-prob."""
+def softmax_sample(scores: list[float], temperature: float, rng) -> tuple[int, float, float]:
+    """Index drawn from softmax(scores / T), its log-prob and the distribution's entropy
+    (nats). T == 0 is the argmax (log-prob 0, entropy 0: a deterministic choice)."""
     if temperature <= 0:
         best = max(range(len(scores)), key=scores.__getitem__)
-        return best, 0.0
+        return best, 0.0, 0.0
     scaled = [s / temperature for s in scores]
     top = max(scaled)
     log_z = top + math.log(sum(math.exp(s - top) for s in scaled))
-    probs = [math.exp(s - log_z) for s in scaled]
+    logps = [s - log_z for s in scaled]
+    probs = [math.exp(lp) for lp in logps]
     index = rng.choices(range(len(scores)), weights=probs)[0]
-    return index, scaled[index] - log_z
+    return index, logps[index], -sum(p * lp for p, lp in zip(probs, logps))

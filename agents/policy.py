@@ -1,8 +1,18 @@
-"""The `Policy` protocol: batched generation with token ids and log-probs.
+"""The `Policy` protocol: the two ways a model acts, with the exact ids it saw.
 
-Anything with this `generate` method is a policy: the transformers backend,
-the vLLM backend, the expert, a uniform-random stand-in. Experience
-collection, evaluation and RL only ever call `generate`.
+Anything with these two methods is a policy (the transformers backend, the vLLM
+backend): experience collection, evaluation and RL call nothing else.
+
+- `generate(prompts, n, temperature, max_new_tokens)`: free text. Each completion
+  carries its token ids (stop token included) and the log-prob of each token under
+  the *tempered* distribution it was sampled from, `log_softmax(logits / T)`
+  (untempered when T = 0, i.e. greedy), so an RL ratio against the same weights is 1.
+- `score_candidates(prompts, candidates)`: closed action spaces. Every candidate's
+  summed (untempered) log-likelihood after the prompt; `rank` mode samples from
+  `softmax(scores / T)` over them.
+
+Both return the prompt token ids actually fed to the model, after the one cut rule
+of `agents/context.py`, so later stages train on exactly what was seen.
 """
 from __future__ import annotations
 
@@ -12,17 +22,35 @@ from typing import Protocol, runtime_checkable
 
 @dataclass
 class Generation:
-    """One sampled completion: its text, token ids and per-token log-probs."""
+    """One sampled completion: its text, token ids, per-token tempered log-probs and
+    entropies (nats; empty where the backend cannot give them), and the prompt ids."""
 
     text: str
     token_ids: list[int] = field(default_factory=list)
     logprobs: list[float] = field(default_factory=list)
+    entropies: list[float] = field(default_factory=list)
+    prompt_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class CandidateScores:
+    """The candidates of one prompt as the model scored them."""
+
+    prompt_ids: list[int]                 # the prompt, after the cut
+    candidate_ids: list[list[int]]        # each candidate's ids, EOS included
+    scores: list[float]                   # Σ log p(candidate tokens | prompt), untempered
 
 
 @runtime_checkable
 class Policy(Protocol):
-    """Generates `n` completions for each prompt; returns one list per prompt."""
+    """Generates completions and scores candidate completions, batched."""
+
+    max_positions: int
 
     def generate(self, prompts: list[str], n: int = 1, temperature: float = 1.0,
                  max_new_tokens: int = 32) -> list[list[Generation]]:
+        ...
+
+    def score_candidates(self, prompts: list[str], candidates: list[list[str]]
+                         ) -> list[CandidateScores]:
         ...

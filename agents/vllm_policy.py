@@ -2,13 +2,16 @@
 
     policy = VLLMPolicy("runs/warmstart/textworld/il")       # needs CUDA and `pip install '.[vllm]'`
     out = policy.generate(prompts, n=4, temperature=1.0, max_new_tokens=16)
-    scores = policy.score(prompts, completions)              # rank mode
+    scored = policy.score_candidates(prompts, candidates)    # rank mode
     policy.load_weights(trainer_model.named_parameters())    # after each RL update, no disk
 
-It behaves like `HFPolicy`: a completion stops at a newline or EOS, its token ids
-include the stop token and its log-probs are the model's (vLLM's sampled-token
-log-probs; RL recomputes them with the trainer anyway, so a backend mismatch cannot
-bias the update). `score` sums the completion's prompt log-probs (`prompt_logprobs`).
+It behaves like `HFPolicy`: prompts are cut by the same rule (`agents/context.py`) and
+the ids sent to the engine are returned with every result; a completion stops at a
+newline or EOS and its token ids include the stop token. Its log-probs are the
+engine's own (`exact_logprobs = False`): RL recomputes behaviour log-probs with the
+trainer on the same ids, so a kernel or precision mismatch cannot bias the update.
+`score_candidates` sums each candidate's prompt log-probs (`prompt_logprobs`) over
+prompt + candidate sequences; prefix caching shares the prompt between candidates.
 
 Weights go from the trainer to the engine in memory each iteration through the
 model's own `load_weights` (Hugging Face parameter names), reached directly where the
@@ -22,7 +25,8 @@ from typing import Iterable
 
 import torch
 
-from earlyexp.agents.policy import Generation
+from earlyexp.agents.context import fit_prompt, prompt_room
+from earlyexp.agents.policy import CandidateScores, Generation
 from earlyexp.errors import EarlyExpError
 
 
@@ -47,6 +51,8 @@ def _require_vllm():
 class VLLMPolicy:
     """A `Policy` served by an in-process vLLM engine (see the module docstring)."""
 
+    exact_logprobs = False   # the engine's log-probs are not the trainer's: RL recomputes them
+
     def __init__(self, path: str, gpu_memory_utilization: float = 0.3, seed: int = 0,
                  max_model_len: int | None = None, dtype: str = "auto"):
         # Keep the engine in this process so that its model object is reachable for
@@ -70,36 +76,50 @@ class VLLMPolicy:
         params = self._vllm.SamplingParams(
             n=n, temperature=max(temperature, 0.0), top_p=1.0, max_tokens=max_new_tokens, stop_token_ids=self.stop_ids, logprobs=0,
             skip_special_tokens=True, include_stop_str_in_output=True)
-        room = max(8, self.max_positions - max_new_tokens)  # as HFPolicy: keep the prompt's end
-        outputs = self.llm.generate([self._tokens(p, room) for p in prompts], params,
+        rows = self.prompt_ids(prompts, [max_new_tokens] * len(prompts))
+        outputs = self.llm.generate([{"prompt_token_ids": r} for r in rows], params,
                                     use_tqdm=False)
-        return [[self._to_generation(c) for c in out.outputs] for out in outputs]
+        return [[self._to_generation(c, row) for c in out.outputs]
+                for out, row in zip(outputs, rows)]
 
-    def _to_generation(self, completion) -> Generation:
+    def _to_generation(self, completion, prompt_ids: list[int]) -> Generation:
         ids = list(completion.token_ids)
         logprobs = [float(step[t].logprob) for t, step in zip(ids, completion.logprobs or [])]
         end = next((i + 1 for i, t in enumerate(ids) if t in self.stop_ids), len(ids))
         ids, logprobs = ids[:end], logprobs[:end]
         text = self.tokenizer.decode(ids, skip_special_tokens=True)
-        return Generation(text.split("\n", 1)[0], ids, logprobs)
+        return Generation(text.split("\n", 1)[0], ids, logprobs, prompt_ids=list(prompt_ids))
 
     # ------------------------------------------------------------------ scoring
-    def score(self, prompts: list[str], completions: list[str]) -> list[float]:
-        """Summed log-prob of each completion (+ EOS) given its prompt, like HFPolicy.score."""
-        rows = []
-        for prompt, completion in zip(prompts, completions):
-            c_ids = self.tokenizer(completion, add_special_tokens=False)["input_ids"]
-            c_ids = c_ids + [self.tokenizer.eos_token_id]
-            p_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
-            rows.append((p_ids[-max(1, self.max_positions - len(c_ids)):], c_ids))
+    def score_candidates(self, prompts: list[str], candidates: list[list[str]]
+                         ) -> list[CandidateScores]:
+        """Summed log-prob of every candidate (+ EOS) of each prompt, like HFPolicy's."""
+        eos = self.tokenizer.eos_token_id
+        options = [[ids + [eos] for ids in self.tokenizer(cs, add_special_tokens=False)["input_ids"]]
+                   if cs else [] for cs in candidates]
+        rows = self.prompt_ids(prompts, [max((len(o) for o in opts), default=1)
+                                         for opts in options])
+        pairs = [(r, o) for r, opts in zip(rows, options) for o in opts]
         params = self._vllm.SamplingParams(max_tokens=1, prompt_logprobs=0, temperature=0.0)
-        outputs = self.llm.generate([{"prompt_token_ids": p + c} for p, c in rows], params,
+        outputs = self.llm.generate([{"prompt_token_ids": p + c} for p, c in pairs], params,
                                     use_tqdm=False)
-        scores = []
-        for (p, c), out in zip(rows, outputs):
-            steps = out.prompt_logprobs[len(p):]
-            scores.append(sum(float(step[t].logprob) for t, step in zip(c, steps)))
-        return scores
+        flat = [sum(float(step[t].logprob) for t, step in zip(c, out.prompt_logprobs[len(p):]))
+                for (p, c), out in zip(pairs, outputs)]
+        results, start = [], 0
+        for row, opts in zip(rows, options):
+            results.append(CandidateScores(row, opts, flat[start:start + len(opts)]))
+            start += len(opts)
+        return results
+
+    def score(self, prompts: list[str], completions: list[str]) -> list[float]:
+        """Summed log-prob of each completion (+ EOS) given its prompt (pairs)."""
+        return [s.scores[0] for s in self.score_candidates(prompts, [[c] for c in completions])]
+
+    def prompt_ids(self, prompts: list[str], completion_tokens: list[int]) -> list[list[int]]:
+        """Each prompt's ids, cut by the one rule so `completion_tokens[i]` more fit."""
+        encoded = self.tokenizer(prompts, add_special_tokens=False)["input_ids"]
+        return [fit_prompt(ids, prompt_room(self.max_positions, n))
+                for ids, n in zip(encoded, completion_tokens)]
 
     # ------------------------------------------------------------------ weight sync
     def load_weights(self, named_parameters: Iterable[tuple[str, torch.Tensor]]) -> None:
@@ -125,10 +145,6 @@ class VLLMPolicy:
         return None
 
     # ------------------------------------------------------------------ helpers
-    def _tokens(self, prompt: str, room: int) -> dict:
-        ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        return {"prompt_token_ids": ids[-room:]}
-
     def _stop_ids(self) -> list[int]:
         pieces = self.tokenizer.batch_decode([[i] for i in range(len(self.tokenizer))])
         return sorted({self.tokenizer.eos_token_id} | {i for i, p in enumerate(pieces) if "\n" in p})

@@ -170,3 +170,56 @@ class DoorsEnv(TextEnv):
     def _native_restore(self, state) -> None:
         doors, self.treasure, self.opened = state
         self.doors = list(doors)
+
+
+class PhrasesEnv(TextEnv):
+    """Say the one phrase, of several of very different lengths, that opens the gate.
+
+    Description: a gate and a list of phrases from one word to many; the longest phrase
+        always opens it. Under a language model's likelihood a long phrase is far less
+        probable than a short one, so this separates an RL objective over the *candidate
+        softmax* (rank mode's real policy) from one over the phrase's LM log-probability.
+    Action Space: `say <phrase>` for each phrase (admissible, task-dependent order);
+        anything else is invalid and ends nothing.
+    Observation Space: one sentence naming the gate.
+    Starting State: at the gate; the task id fixes the order of the phrases.
+    Reward: 1 for the longest phrase, 0 for any other.
+    Episode End: terminated by saying any phrase; truncated after `max_steps`.
+    Information: the contract's keys; `expert_action` says the longest phrase.
+    Arguments: `num_tasks` per split.
+    """
+
+    PHRASES = ("open", "please open now", "open the old iron gate of the north tower at once")
+
+    def __init__(self, num_tasks: int = 24, max_steps: int = 2, **kwargs):
+        super().__init__(max_steps=max_steps, **kwargs)
+        self.num_tasks = num_tasks
+        self.order: list[str] = []
+        self.said: str | None = None
+
+    def tasks(self, split: str) -> list[str]:
+        self._check_split(split)
+        return [f"{split}-{i}" for i in range(self.num_tasks)]
+
+    def _load_task(self, task_id: str, seed: int) -> str:
+        self.order = random.Random(task_id).sample(self.PHRASES, len(self.PHRASES))
+        self.said = None
+        return "You stand before the north tower gate. It opens to the right words."
+
+    def _act(self, action: str) -> Outcome:
+        phrase = action.removeprefix("say ")
+        if action != f"say {phrase}" or phrase not in self.order:
+            return Outcome(f"Unknown action {action!r}. Say one of the phrases.",
+                           valid_action=False)
+        self.said = phrase
+        if phrase == self.PHRASES[-1]:
+            return Outcome("The gate swings open. You win!", 1.0, True)
+        return Outcome("Nothing happens. The gate stays shut for good.", 0.0, True)
+
+    def _status(self) -> Status:
+        won = self.said == self.PHRASES[-1]
+        return Status(
+            goal="Open the gate.", success=won, score=1.0 if won else 0.0,
+            admissible_actions=[f"say {p}" for p in self.order],
+            expert_action=None if self.said else f"say {self.PHRASES[-1]}",
+        )

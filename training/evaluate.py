@@ -19,9 +19,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
-from earlyexp.agents.actors import Agent, Decision
+from earlyexp.agents.actors import MODES, Agent, Decision
 from earlyexp.agents.prompts import State
-from earlyexp.errors import ConfigError
+from earlyexp.errors import ConfigError, closest
 from earlyexp.experience.diversity import (
     ACTION_MARKER, diversity_metrics, pass_at_k, pass_k_ladder, policy_entropy,
     reasoning_action_entropy, token_pieces, wilson_interval,
@@ -46,6 +46,9 @@ class Episode:
     score: float = 0.0
     invalid_actions: int = 0
     turns: list[Turn] = field(default_factory=list)
+    terminated: bool = False          # the task ended (won or lost): nothing follows
+    truncated: bool = False           # cut by the step limit while the task was still open
+    final_state: State | None = None  # with keep_turns, the state a truncated episode stopped in
 
     @property
     def length(self) -> int:
@@ -162,6 +165,10 @@ def run_episodes(agent: Agent, make_env: Callable[[], Any], jobs: list[tuple[str
                     episode.turns.append(Turn(decision, float(reward), info["valid_action"], obs))
                 if terminated or truncated:
                     episode.success, episode.score = bool(info["success"]), float(info["score"])
+                    episode.terminated, episode.truncated = bool(terminated), not terminated
+                    if keep_turns and not terminated:  # PPO bootstraps V from this state
+                        episode.final_state = state.advance(action, obs,
+                                                            info["admissible_actions"])
                     episodes[index] = episode
                     del live[slot]
                     if on_episode:
@@ -192,6 +199,9 @@ class EvalConfig:
             raise ConfigError("seeds/num_envs", (self.seeds, self.num_envs), "must be >= 1")
         if any(k < 1 or k > self.seeds for k in self.pass_k):
             raise ConfigError("pass_k", self.pass_k, f"every k must be in 1..seeds={self.seeds}")
+        if self.mode not in MODES:
+            raise ConfigError("eval.mode", self.mode, f"must be one of {list(MODES)}."
+                              f"{closest(self.mode, MODES)}")
 
 
 def evaluate(agent: Agent, env_cfg, cfg: EvalConfig,

@@ -21,12 +21,15 @@ def test_checkpoint_reloads_and_acts_in_both_modes(il_checkpoint, corridor_env):
 
 
 def test_batched_and_single_greedy_generation_agree(il_checkpoint):
+    """Text, token ids and log-probs: padding a prompt into a batch changes nothing."""
     policy = load_policy(il_checkpoint)
     prompts = [f"Goal: Find the key and open the door.\nObservation: You are in room {i} of a "
                f"corridor of {n} rooms.\nAction:" for i, n in [(0, 5), (3, 5), (1, 9), (4, 5)]]
-    batched = [g[0].text for g in policy.generate(prompts, temperature=0, max_new_tokens=6)]
-    single = [policy.generate([p], temperature=0, max_new_tokens=6)[0][0].text for p in prompts]
-    assert batched == single
+    batched = [g[0] for g in policy.generate(prompts, temperature=0, max_new_tokens=6)]
+    single = [policy.generate([p], temperature=0, max_new_tokens=6)[0][0] for p in prompts]
+    for b, s in zip(batched, single):
+        assert (b.text, b.token_ids, b.prompt_ids) == (s.text, s.token_ids, s.prompt_ids)
+        assert max(abs(x - y) for x, y in zip(b.logprobs, s.logprobs)) < 1e-4
 
 
 def test_unparseable_generation_is_an_invalid_action(corridor_env):
@@ -38,13 +41,3 @@ def test_unparseable_generation_is_an_invalid_action(corridor_env):
 
     result = evaluate(Mute(), corridor_env, EvalConfig(split="test", num_tasks=2, num_envs=2))
     assert all(e.invalid_actions == e.length > 0 for e in result.episodes)
-
-
-def test_prefix_cached_ranking_equals_pairwise_scoring(il_checkpoint):
-    policy = load_policy(il_checkpoint)
-    prompts = ["Goal: open the door\nObservation: You are in room 2.\nAction:", "Goal: g\nAction:"]
-    candidates = [[" left", " right", " take key"], [" open door"]]
-    cached = policy.score_candidates(prompts, candidates)
-    pairwise = policy.score([prompts[0]] * 3 + [prompts[1]], [c for cs in candidates for c in cs])
-    flat = [x for row in cached for x in row]
-    assert max(abs(a - b) for a, b in zip(flat, pairwise)) < 1e-4

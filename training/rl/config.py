@@ -54,7 +54,9 @@ class RLConfig:
     entropy_coef: float = 0.0         # entropy bonus on completion tokens
     # --- GRPO ------------------------------------------------------------------------
     scale_advantages: str = "group"   # group: divide by the group std | none: Dr. GRPO
-    filter_zero_variance: bool = False  # drop groups whose returns are all equal (dynamic sampling)
+    filter_zero_variance: bool = False  # drop groups whose returns are all equal from the loss
+    dynamic_sampling: bool = False    # DAPO: play fresh groups until every group has a signal
+    max_sampling_rounds: int = 4      # dynamic sampling: at most this many rounds of groups
     advantage_eps: float = 1e-4       # added to the group std
     # --- PPO -------------------------------------------------------------------------
     gamma: float = 1.0                # discount over turns
@@ -86,6 +88,12 @@ class RLConfig:
                               "rollouts per task; set group_size=2 or more")
         if self.group_size < 1:
             raise ConfigError("group_size", self.group_size, "must be >= 1")
+        if self.max_sampling_rounds < 1:
+            raise ConfigError("max_sampling_rounds", self.max_sampling_rounds, "must be >= 1")
+        if self.dynamic_sampling and self.algo != "grpo":
+            raise ConfigError("dynamic_sampling", self.dynamic_sampling,
+                              "resamples groups whose returns are all equal, a GRPO notion; "
+                              "use it with algo=grpo or set dynamic_sampling=false")
         if self.num_tasks is not None and self.num_tasks < 1:
             raise ConfigError("num_tasks", self.num_tasks, "must be >= 1 or null (all tasks)")
         if self.temperature <= 0:

@@ -7,7 +7,9 @@ One iteration, top to bottom (the loop itself is `trainer.py`, shared with PPO):
     2. advantages R_g,i = the episode's return;  A_g,i = (R_g,i - mean_i R) / (std_i R + eps)
                   (Dr. GRPO, `scale_advantages=none`: no std division), broadcast to every
                   turn and token of the episode. A group whose returns are all equal has
-                  A = 0: counted, and dropped from the loss with `filter_zero_variance`.
+                  A = 0: counted, and dropped from the loss with `filter_zero_variance`;
+                  `dynamic_sampling` (DAPO) plays fresh groups until enough have a signal.
+                  When no sample has a gradient at all the update is skipped.
     3. update     for `ppo_epochs` passes over minibatches of turns:
                   L = clipped surrogate(ratio, A; clip_low, clip_high)
                       + kl_coef · k3 KL(π || π_init) - entropy_coef · H(π)
@@ -46,8 +48,12 @@ class GRPO:
         self.cfg = cfg
 
     def advantages(self, rollouts: Rollouts, samples: list[TurnSample],
-                   values: torch.Tensor | None = None) -> Advantages:
+                   values: torch.Tensor | None = None,
+                   bootstrap: dict[int, float] | None = None) -> Advantages:
         cfg = self.cfg
+        if not rollouts.groups:   # dynamic sampling found no group with a signal
+            return Advantages(torch.zeros(0), torch.zeros(0), metrics={
+                "rl/zero_variance_groups": 0.0, "rl/filtered_groups": 0.0})
         returns = torch.tensor([[rollouts.episodes[e].episode_return for e in g]
                                 for g in rollouts.groups])                     # (G, N)
         group_adv, zero_var = group_advantages(returns, cfg.scale_advantages,
@@ -62,6 +68,13 @@ class GRPO:
             "rl/filtered_groups": float((~keep).sum()),
             "rl/advantage_abs_mean": float(episode_adv.abs().mean()),
         })
+
+    def has_signal(self, adv: Advantages, index: list[int]) -> bool:
+        """Whether the samples `index` give a non-zero gradient: some advantage is not 0,
+        or a KL or entropy term is on (those pull even at zero advantage)."""
+        cfg = self.cfg
+        return (cfg.kl_coef > 0 or cfg.entropy_coef > 0
+                or bool(index and adv.advantages[index].abs().max() > 0))
 
     def loss(self, mb: Minibatch, logp: torch.Tensor, entropy: torch.Tensor | None,
              values: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

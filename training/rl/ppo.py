@@ -6,11 +6,15 @@ One iteration, top to bottom (the loop itself is `trainer.py`, shared with GRPO)
     2. values     V(s_t) from the value head on the last prompt token of every turn,
                   computed with the behaviour log-probs before the update.
     3. advantages per episode, over its T turns with rewards r_t:
-                      δ_t = r_t + γ V(s_{t+1}) - V(s_t)      (V(s_T) = 0: the episode ended)
+                      δ_t = r_t + γ V(s_{t+1}) - V(s_t)
                       A_t = δ_t + γλ A_{t+1},   R_t = A_t + V(s_t)
-                  then whitened over the batch (`whiten_advantages`); A_t is broadcast to
-                  every token of turn t's completion. An episode cut by `max_steps` is
-                  treated as ended (no bootstrap): the turn limit is part of the task.
+                  where V(s_T), after the last turn, is 0 when the episode *terminated*
+                  (the task ended: nothing follows) and the value head's V of the state
+                  it stopped in when the step limit *truncated* it (the task was still
+                  open; treating the cut as an end would teach V that time-outs are
+                  worth nothing). The env's terminated/truncated flags say which.
+                  Then whitened over the batch (`whiten_advantages`); A_t is broadcast
+                  to every token of turn t's completion (or to the turn's choice).
     4. update     for `ppo_epochs` passes over minibatches of turns:
                   L = clipped surrogate + kl_coef · k3 KL - entropy_coef · H
                       + vf_coef · ½ max((V - R)², (V_clip - R)²)
@@ -37,7 +41,9 @@ class PPO:
         self.cfg = cfg
 
     def advantages(self, rollouts: Rollouts, samples: list[TurnSample],
-                   values: torch.Tensor | None = None) -> Advantages:
+                   values: torch.Tensor | None = None,
+                   bootstrap: dict[int, float] | None = None) -> Advantages:
+        """GAE per episode; `bootstrap` maps truncated episodes to V(s_T)."""
         cfg = self.cfg
         if values is None:
             raise ValueError("PPO needs the rollout's state values")
@@ -46,9 +52,10 @@ class PPO:
         by_episode: dict[int, list[int]] = {}
         for i, s in enumerate(samples):
             by_episode.setdefault(s.episode, []).append(i)                      # turn order
-        for idx in by_episode.values():
+        for episode, idx in by_episode.items():
             rewards = torch.tensor([samples[i].reward for i in idx])            # (T,)
-            adv, ret = gae(rewards, values[idx].float(), cfg.gamma, cfg.lam)    # (T,), (T,)
+            last_value = (bootstrap or {}).get(episode, 0.0)                    # V(s_T)
+            adv, ret = gae(rewards, values[idx].float(), cfg.gamma, cfg.lam, last_value)
             advantages[idx], returns[idx] = adv, ret
         metrics = {"charts/explained_variance": explained_variance(values.float(), returns),
                    "charts/value_mean": float(values.mean()),
@@ -56,6 +63,9 @@ class PPO:
         if cfg.whiten_advantages and len(samples) > 1:
             advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
         return Advantages(advantages, torch.ones(len(samples)), returns, metrics)
+
+    def has_signal(self, adv: Advantages, index: list[int]) -> bool:
+        return True   # the value loss always has something to learn
 
     def loss(self, mb: Minibatch, logp: torch.Tensor, entropy: torch.Tensor | None,
              values: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

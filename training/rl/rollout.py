@@ -5,11 +5,16 @@
     samples  = to_samples(rollouts, tokenizer, ...)                       # one per turn
 
 A group is `group_size` episodes of the same task and the same seed. Every turn
-becomes one sample: the rendered state's prompt ids, the completion ids the policy
-produced (generate mode: the sampled tokens with their stop token; rank mode: the
-chosen action " <action>" + EOS, whose summed log-prob is the action's score), the
-turn's reward and the indices of its episode and group. Behaviour log-probs are
-recomputed by the trainer on exactly these ids, so vLLM and HF rollouts train alike.
+becomes one sample holding exactly the ids the policy acted on (`Decision.prompt_ids`,
+never re-encoded from text) and one of two kinds of action:
+
+- generate mode: the sampled token ids (stop token included), one log-prob per token;
+- rank mode: every candidate's ids and the index chosen. The action's probability is
+  `softmax(score / T)[chosen]` over those candidates, a single log-prob per turn.
+
+plus the turn's reward and the indices of its episode and group. The log-probs the
+policy reported when it acted come along (`behaviour_logp`); the trainer uses them as
+the behaviour policy where the backend's numbers are its own (HF), else recomputes.
 """
 from __future__ import annotations
 
@@ -25,11 +30,24 @@ from earlyexp.training.rl.errors import RewardRangeError
 @dataclass
 class TurnSample:
     prompt_ids: list[int]
-    completion_ids: list[int]
+    completion_ids: list[int]             # generate: sampled ids; rank: [] (see candidates)
     reward: float
-    episode: int          # index into Rollouts.episodes
-    turn: int             # 0-based turn within the episode
-    group: int            # index into Rollouts.groups
+    episode: int                          # index into Rollouts.episodes
+    turn: int                             # 0-based turn within the episode
+    group: int                            # index into Rollouts.groups
+    candidate_ids: list[list[int]] | None = None   # rank: every candidate's ids (+ EOS)
+    chosen: int = 0                       # rank: index of the candidate taken
+    behaviour_logp: list[float] = field(default_factory=list)   # as reported when acting
+    behaviour_entropy: list[float] = field(default_factory=list)
+
+    @property
+    def is_choice(self) -> bool:
+        return self.candidate_ids is not None
+
+    @property
+    def length(self) -> int:
+        """Log-prob entries of this action: its tokens, or 1 for a choice."""
+        return 1 if self.is_choice else len(self.completion_ids)
 
 
 @dataclass
@@ -127,27 +145,39 @@ def check_rewards(episodes: list[Episode], reward_range: tuple[float, float], en
                                        reward_range)
 
 
-def to_samples(rollouts: Rollouts, tokenizer, max_positions: int, max_new_tokens: int
-               ) -> list[TurnSample]:
-    """Every turn of every episode as a (prompt ids, completion ids) training sample.
-
-    Prompts are cut from the left exactly as the policy cut them when it acted:
-    to `max_positions - max_new_tokens` tokens for generated completions (HFPolicy's
-    generation), to `max_positions - len(completion)` for ranked ones (its scoring).
-    """
-    turns = [(e, g, t, turn) for g, members in enumerate(rollouts.groups) for e in members
-             for t, turn in enumerate(rollouts.episodes[e].turns)]
-    prompts = tokenizer([turn.decision.prompt for *_, turn in turns],
-                        add_special_tokens=False)["input_ids"]
+def to_samples(rollouts: Rollouts) -> list[TurnSample]:
+    """Every turn of every episode as a training sample, on the ids its decision recorded."""
     samples = []
-    for (e, g, t, turn), p_ids in zip(turns, prompts):
-        decision = turn.decision
-        if decision.token_ids:  # sampled tokens, stop token included
-            c_ids = list(decision.token_ids)
-            room = max(8, max_positions - max_new_tokens)
-        else:                   # ranked action: " <action>" + EOS, as HFPolicy.score saw it
-            c_ids = tokenizer(decision.completion, add_special_tokens=False)["input_ids"]
-            c_ids = c_ids + [tokenizer.eos_token_id]
-            room = max(1, max_positions - len(c_ids))
-        samples.append(TurnSample(p_ids[-room:], c_ids, turn.reward, e, t, g))
+    for g, members in enumerate(rollouts.groups):
+        for e in members:
+            for t, turn in enumerate(rollouts.episodes[e].turns):
+                d = turn.decision
+                if not d.prompt_ids or not (d.token_ids or d.candidate_ids):
+                    raise ValueError(f"turn {t} of episode {e} has no recorded ids: RL needs "
+                                     "decisions from an LMAgent (prompt_ids + tokens or candidates)")
+                samples.append(TurnSample(
+                    list(d.prompt_ids), list(d.token_ids), turn.reward, e, t, g,
+                    candidate_ids=d.candidate_ids, chosen=d.chosen or 0,
+                    behaviour_logp=list(d.logprobs), behaviour_entropy=list(d.entropies)))
     return samples
+
+
+def merge(parts: list[Rollouts]) -> Rollouts:
+    """Several collections as one (episode and group indices renumbered)."""
+    episodes, groups, timings = [], [], {}
+    for part in parts:
+        offset = len(episodes)
+        episodes += part.episodes
+        groups += [[offset + i for i in g] for g in part.groups]
+        for key, value in part.timings.items():
+            timings[key] = timings.get(key, 0.0) + value
+    return Rollouts(episodes, groups, timings)
+
+
+def select_groups(rollouts: Rollouts, keep: list[int]) -> Rollouts:
+    """Only the groups `keep` (their episodes renumbered), timings kept."""
+    episodes, groups = [], []
+    for g in keep:
+        groups.append(list(range(len(episodes), len(episodes) + len(rollouts.groups[g]))))
+        episodes += [rollouts.episodes[i] for i in rollouts.groups[g]]
+    return Rollouts(episodes, groups, dict(rollouts.timings))

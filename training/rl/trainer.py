@@ -24,6 +24,7 @@ stays. A reward outside the environment's `reward_range` stops it too.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import random
 import time
@@ -44,9 +45,12 @@ from earlyexp.training.rl.errors import NonFiniteLossError
 from earlyexp.training.rl.grpo import GRPO
 from earlyexp.training.rl.model import ActorCritic, collate
 from earlyexp.training.rl.ppo import PPO
-from earlyexp.training.rl.rollout import Rollouts, TurnSample, collect, sample_jobs, to_samples
+from earlyexp.training.rl.rollout import (
+    Rollouts, TurnSample, collect, merge, sample_jobs, select_groups, to_samples,
+)
 
 ALGORITHMS = {"grpo": GRPO, "ppo": PPO}
+log = logging.getLogger(__name__)
 
 
 class MetricsLogger(Protocol):
@@ -86,7 +90,8 @@ def train_rl(cfg: RLConfig, tracker: MetricsLogger | None = None, stage: str = "
 
     policy = load_policy(resume_from / "model" if resume_from else cfg.init, str(dist.device))
     algo = ALGORITHMS[cfg.algo](cfg)
-    module = ActorCritic(policy.model, value_head=algo.uses_values).to(dist.device)
+    module = ActorCritic(policy.model, value_head=algo.uses_values,
+                          temperature=cfg.temperature).to(dist.device)
     optimizer = torch.optim.AdamW(module.parameters(), lr=cfg.learning_rate, eps=cfg.adam_eps,
                                   weight_decay=cfg.weight_decay)
     ref = _reference(cfg, dist.device) if cfg.kl_coef > 0 else None
@@ -144,77 +149,142 @@ def train_rl(cfg: RLConfig, tracker: MetricsLogger | None = None, stage: str = "
 def run_iteration(cfg: RLConfig, iteration: int, algo, policy, rollout_policy, module, wrapped,
                   optimizer, ref, pool: list[str], reward_range, dist: Distributed,
                   last_checkpoint: str | None) -> dict[str, Any]:
-    from earlyexp.agents.actors import LMAgent
-
     t_start = time.perf_counter()
-    # 1. rollouts: the same draw on every rank, each rank plays its share of the groups
-    jobs = sample_jobs(pool, cfg.tasks_per_iteration, cfg.group_size,
-                       random.Random(f"jobs:{cfg.seed}:{iteration}"))
-    n = cfg.group_size
-    groups = [jobs[g * n:(g + 1) * n] for g in range(cfg.tasks_per_iteration)]
-    my_jobs = [job for group in groups[dist.rank::dist.world_size] for job in group]
-    agent = LMAgent(rollout_policy, cfg.mode, cfg.env.prompt_format(), cfg.temperature,
-                    cfg.max_new_tokens, seed=_derived_seed(cfg.seed, iteration, dist.rank),
-                    name=f"rl-{cfg.algo}")
-    rollouts = collect(agent, cfg.env, my_jobs, n, cfg.num_envs, reward_range)
-    samples = to_samples(rollouts, policy.tokenizer, policy.max_positions, cfg.max_new_tokens)
+    # 1. rollouts (with dynamic sampling: more groups until enough carry a signal)
+    played, rollouts, sampling = play(cfg, iteration, rollout_policy, pool, reward_range, dist)
+    samples = to_samples(rollouts)
     t_rollout = time.perf_counter()
 
-    # 2. behaviour log-probs (+ values, entropy) and reference log-probs on the exact ids
-    behaviour = score_samples(module, samples, policy.pad_pairs, cfg.minibatch_size,
-                              with_values=algo.uses_values)
-    ref_logp = (score_samples(ref, samples, policy.pad_pairs, cfg.minibatch_size)["logp"]
+    # 2. behaviour log-probs (+ PPO's values) and reference log-probs on the recorded ids
+    pad_id = policy.tokenizer.pad_token_id
+    behaviour = behaviour_policy(cfg, module, samples, pad_id, algo.uses_values,
+                                 reuse=getattr(rollout_policy, "exact_logprobs", False))
+    bootstrap = (final_state_values(cfg, module, policy, rollouts) if algo.uses_values else {})
+    ref_logp = (score_samples(ref, samples, pad_id, cfg.minibatch_size)["logp"]
                 if ref is not None else None)
     # 3. advantages
-    adv = algo.advantages(rollouts, samples, behaviour["values"])
-    # 4. update
-    stats = update(cfg, iteration, algo, samples, behaviour, ref_logp, adv, policy.pad_pairs,
+    adv = algo.advantages(rollouts, samples, behaviour["values"], bootstrap)
+    # 4. update (skipped when no sample carries a gradient)
+    stats = update(cfg, iteration, algo, samples, behaviour, ref_logp, adv, pad_id,
                    wrapped, optimizer, dist, last_checkpoint)
     t_end = time.perf_counter()
 
-    groups_out = dist.gather_objects(rollouts.group_records())
-    metrics = {**rollout_metrics(groups_out, rollouts, dist), **adv.metrics, **stats}
-    metrics["entropy"] = dist.reduce(behaviour["entropy_sum"]) / max(
-        1.0, dist.reduce(behaviour["tokens"]))
-    if cfg.mode == "rank":
-        metrics["rl/choice_entropy"] = _choice_entropy(rollouts, cfg.temperature)
+    groups_out = dist.gather_objects(played.group_records())
+    metrics = {**rollout_metrics(groups_out, played, dist), **adv.metrics, **stats, **sampling,
+               **entropy_metrics(samples, behaviour, dist)}
     metrics.update({
         "time/iteration_s": t_end - t_start, "time/rollout_s": t_rollout - t_start,
-        "time/generate_s": rollouts.timings["generate_s"], "time/env_s": rollouts.timings["env_s"],
+        "time/generate_s": played.timings["generate_s"], "time/env_s": played.timings["env_s"],
         "time/update_s": t_end - t_rollout,
     })
     return {"iteration": iteration, "metrics": metrics, "groups": groups_out}
 
 
+def play(cfg: RLConfig, iteration: int, rollout_policy, pool: list[str], reward_range,
+         dist: Distributed) -> tuple[Rollouts, Rollouts, dict[str, float]]:
+    """This rank's share of the iteration's groups: (everything played, the groups to train
+    on, sampling statistics). Every rank draws the same jobs and plays its own groups.
+
+    With `dynamic_sampling` (DAPO) groups whose returns are all equal carry no GRPO
+    signal: further rounds of fresh groups are played until this rank holds its share
+    of groups with a signal or `max_sampling_rounds` is reached.
+    """
+    from earlyexp.agents.actors import LMAgent
+
+    n = cfg.group_size
+    share = len(range(dist.rank, cfg.tasks_per_iteration, dist.world_size))
+    rounds = cfg.max_sampling_rounds if cfg.dynamic_sampling else 1
+    played, kept = [], []
+    for round_ in range(rounds):
+        tag = f"{iteration}" if round_ == 0 else f"{iteration}:{round_}"
+        jobs = sample_jobs(pool, cfg.tasks_per_iteration, n, random.Random(f"jobs:{cfg.seed}:{tag}"))
+        groups = [jobs[g * n:(g + 1) * n] for g in range(cfg.tasks_per_iteration)]
+        my_jobs = [job for group in groups[dist.rank::dist.world_size] for job in group]
+        seed = _derived_seed(cfg.seed, iteration, dist.rank, *([round_] if round_ else []))
+        agent = LMAgent(rollout_policy, cfg.mode, cfg.env.prompt_format(), cfg.temperature,
+                        cfg.max_new_tokens, seed=seed, name=f"rl-{cfg.algo}")
+        part = collect(agent, cfg.env, my_jobs, n, cfg.num_envs, reward_range)
+        played.append(part)
+        if not cfg.dynamic_sampling:
+            return part, part, {}
+        signal = [g for g, members in enumerate(part.groups)
+                  if len({part.episodes[i].episode_return for i in members}) > 1]
+        kept.append(select_groups(part, signal[:share - sum(len(k.groups) for k in kept)]))
+        if sum(len(k.groups) for k in kept) >= share:
+            break
+    everything, train = merge(played), merge(kept)
+    return everything, train, {"rl/sampling_rounds": float(len(played)),
+                               "rl/groups_with_signal": dist.reduce(len(train.groups))}
+
+
+def behaviour_policy(cfg: RLConfig, module, samples: list[TurnSample], pad_id: int,
+                     with_values: bool, reuse: bool) -> dict[str, Any]:
+    """log π_old of every sample (a list of (length,) tensors), values (S,) or None, and
+    per-sample entropies.
+
+    Where the rollout backend reports the trainer's own numbers (`reuse`: HF, same
+    weights, same ids, same temperature) they are taken as they are: one forward pass
+    over the batch saved. Otherwise (vLLM, or PPO, which needs the values anyway) they
+    are recomputed under the current weights.
+    """
+    if reuse and not with_values:
+        return {"logp": [torch.tensor(s.behaviour_logp) for s in samples], "values": None,
+                "entropy": [torch.tensor(s.behaviour_entropy) for s in samples]}
+    return score_samples(module, samples, pad_id, cfg.minibatch_size, with_values)
+
+
 @torch.no_grad()
-def score_samples(module, samples: list[TurnSample], pad_pairs, batch_size: int,
+def score_samples(module, samples: list[TurnSample], pad_id: int, batch_size: int,
                   with_values: bool = False) -> dict[str, Any]:
-    """Per-sample completion log-probs (list of (len c,) tensors), values (S,) or None, and
-    the summed token entropy, under `module` as it is now (no gradients)."""
+    """Per-sample log-probs and entropies (lists of (length,) tensors) and values (S,) or
+    None, under `module` as it is now (eval mode, no gradients)."""
     module.eval()
     logps: list[torch.Tensor] = []
+    entropies: list[torch.Tensor] = []
     values: list[torch.Tensor] = []
-    entropy_sum, tokens = 0.0, 0.0
+    device = next(module.parameters()).device
     for start in range(0, len(samples), batch_size):
         index = list(range(start, min(start + batch_size, len(samples))))
-        mb = collate(samples, index, pad_pairs, None)
-        logp, entropy, value = module(mb.ids, mb.mask, mb.width, mb.value_index,
-                                      with_entropy=True)
-        entropy_sum += float((entropy * mb.loss_mask).sum())
-        tokens += float(mb.loss_mask.sum())
+        mb = collate(samples, index, pad_id, device)
+        logp, entropy, value = module(mb, with_entropy=True)
         for row, i in enumerate(index):
-            logps.append(logp[row, mb.width - len(samples[i].completion_ids):].float().cpu())
+            logps.append(logp[row, mb.width - samples[i].length:].float().cpu())
+            entropies.append(entropy[row, mb.width - samples[i].length:].float().cpu())
         if with_values:
             values.append(value.float().cpu())
-    return {"logp": logps, "values": torch.cat(values) if with_values else None,
-            "entropy_sum": entropy_sum, "tokens": tokens}
+    return {"logp": logps, "entropy": entropies,
+            "values": torch.cat(values) if with_values else None}
 
 
-def update(cfg: RLConfig, iteration: int, algo, samples, behaviour, ref_logp, adv, pad_pairs,
+def final_state_values(cfg: RLConfig, module, policy, rollouts: Rollouts) -> dict[int, float]:
+    """V(s_T) of every episode the step limit cut short (PPO bootstraps from it), by
+    episode index; the prompt is cut as the agent would have cut it in that state."""
+    from earlyexp.agents.prompts import render
+
+    cut = [i for i, e in enumerate(rollouts.episodes) if e.truncated and e.final_state]
+    if not cut:
+        return {}
+    states = [rollouts.episodes[i].final_state for i in cut]
+    room = [cfg.max_new_tokens if cfg.mode == "generate" or not s.admissible_actions else
+            max(len(ids) for ids in policy.action_ids([f" {a}" for a in s.admissible_actions]))
+            for s in states]
+    rows = policy.prompt_ids([render(s, cfg.env.prompt_format()) for s in states], room)
+    module.eval()
+    values = module.state_values(rows, policy.tokenizer.pad_token_id)
+    return dict(zip(cut, values.float().cpu().tolist()))
+
+
+def update(cfg: RLConfig, iteration: int, algo, samples, behaviour, ref_logp, adv, pad_id: int,
            wrapped, optimizer, dist: Distributed, last_checkpoint: str | None) -> dict[str, float]:
-    """`ppo_epochs` passes of minibatch steps; returns the mean of every loss statistic."""
+    """`ppo_epochs` passes of minibatch steps; returns the mean of every loss statistic.
+
+    The module stays in eval mode: dropout off in the update as in behaviour scoring,
+    so that the ratio is exactly 1 on-policy whatever the checkpoint's dropout.
+    """
     index = [i for i in range(len(samples)) if adv.weight[i] > 0]
-    if dist.reduce(len(index)) == 0:  # every group filtered out everywhere: nothing to learn
+    if dist.reduce(float(algo.has_signal(adv, index))) == 0:
+        log.info("iteration %d: no sample carries a gradient (every advantage is 0 and no "
+                 "KL or entropy term); the update is skipped", iteration)
         return {"rl/skipped_update": 1.0}
     index = index or list(range(len(samples)))  # this rank keeps weight-0 samples to stay in step
     # every rank must take the same number of steps (DDP): agree on it
@@ -225,13 +295,12 @@ def update(cfg: RLConfig, iteration: int, algo, samples, behaviour, ref_logp, ad
                   "old_values": behaviour["values"], "weight": adv.weight}
     totals: dict[str, float] = {}
     count = 0
-    wrapped.train()
+    wrapped.eval()
     for _ in range(cfg.ppo_epochs):
         order = torch.randperm(len(index)).tolist()
         for chunk in np.array_split(np.array([index[i] for i in order]), steps):
-            mb = collate(samples, chunk.tolist(), pad_pairs, dist.device, per_token, per_sample)
-            logp, entropy, values = wrapped(mb.ids, mb.mask, mb.width, mb.value_index,
-                                            with_entropy=cfg.entropy_coef > 0)
+            mb = collate(samples, chunk.tolist(), pad_id, dist.device, per_token, per_sample)
+            logp, entropy, values = wrapped(mb, with_entropy=cfg.entropy_coef > 0)
             loss, stats = algo.loss(mb, logp, entropy, values)
             bad = _first_non_finite({"loss": loss, **stats})
             if bad:  # poison the gradient so every rank sees it and stops together
@@ -247,6 +316,28 @@ def update(cfg: RLConfig, iteration: int, algo, samples, behaviour, ref_logp, ad
                 totals[key] = totals.get(key, 0.0) + float(value.detach())
             count += 1
     return {_log_key(k): v / count for k, v in totals.items()}
+
+
+def entropy_metrics(samples: list[TurnSample], behaviour: dict[str, Any], dist: Distributed
+                    ) -> dict[str, float]:
+    """The acting policy's entropy (nats) under the behaviour weights, at the rollout
+    temperature: `rl/choice_entropy` over rank-mode turns (the categorical over the
+    candidates), `rl/token_entropy` over generated tokens, and `entropy`, their mean
+    over every action unit (a choice or a token)."""
+    sums = {"choice": 0.0, "token": 0.0}
+    counts = {"choice": 0.0, "token": 0.0}
+    for sample, entropy in zip(samples, behaviour["entropy"]):
+        kind = "choice" if sample.is_choice else "token"
+        sums[kind] += float(entropy.sum())
+        counts[kind] += len(entropy)
+    metrics = {}
+    for kind in sums:
+        total, n = dist.reduce(sums[kind]), dist.reduce(counts[kind])
+        if n:
+            metrics[f"rl/{kind}_entropy"] = total / n
+    metrics["entropy"] = (dist.reduce(sums["choice"] + sums["token"])
+                          / max(1.0, dist.reduce(counts["choice"] + counts["token"])))
+    return metrics
 
 
 def rollout_metrics(groups: list[dict[str, Any]], rollouts: Rollouts, dist: Distributed
@@ -277,7 +368,8 @@ def _reference(cfg: RLConfig, device) -> ActorCritic:
     """The frozen init checkpoint, for the KL term."""
     from transformers import AutoModelForCausalLM
 
-    ref = ActorCritic(AutoModelForCausalLM.from_pretrained(cfg.init)).to(device)
+    ref = ActorCritic(AutoModelForCausalLM.from_pretrained(cfg.init),
+                      temperature=cfg.temperature).to(device)
     ref.eval().requires_grad_(False)
     return ref
 
@@ -287,18 +379,6 @@ def _default_tracker(out_dir: Path, cfg: RLConfig, config_dict: dict):
 
     return Tracker(out_dir, make_run_name(cfg.env.name, cfg.algo, cfg.seed), config_dict,
                    echo=False)
-
-
-def _choice_entropy(rollouts: Rollouts, temperature: float) -> float:
-    """Mean entropy (nats) of the softmax over admissible actions at each ranked turn."""
-    values = []
-    for episode in rollouts.episodes:
-        for turn in episode.turns:
-            if turn.decision.scores:
-                logits = torch.tensor(turn.decision.scores, dtype=torch.float64) / temperature
-                logp = torch.log_softmax(logits, dim=0)
-                values.append(float(-(logp.exp() * logp).sum()))
-    return sum(values) / len(values) if values else 0.0
 
 
 def _first_non_finite(values: dict[str, torch.Tensor]) -> tuple[str, float] | None:
