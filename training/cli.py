@@ -17,22 +17,53 @@ from earlyexp.errors import EarlyExpError
 
 console = Console()
 COMMANDS: dict[str, Callable[[list[str]], int]] = {}
+# command -> (configs/<name>.yaml, "module:Schema") of the config its overrides build
+CONFIGS: dict[str, tuple[str, str]] = {}
 
 
-def command(name: str):
-    """Register a CLI command `name` (the function gets the remaining arguments)."""
+def command(name: str, config: tuple[str, str] | None = None):
+    """Register a CLI command `name` (the function gets the remaining arguments); `config`
+    names the YAML file and schema whose keys `earlyexp <name> --help` lists."""
     def decorate(fn):
         COMMANDS[name] = fn
+        if config:
+            CONFIGS[name] = config
         return fn
     return decorate
 
 
 @command("help")
 def help_command(args: list[str]) -> int:
+    """`earlyexp help [command]`: the commands, or one command's config keys."""
+    if args and args[0] in COMMANDS:
+        return command_help(args[0])
     console.print("usage: earlyexp <command> [key=value ...]\n\ncommands:")
     for name, fn in sorted(COMMANDS.items()):
         summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
         console.print(f"  [bold]{name:<10}[/bold] {summary}")
+    return 0
+
+
+def command_help(name: str) -> int:
+    """`earlyexp <name> --help`: what the command does and every key it accepts."""
+    import inspect
+
+    from rich.table import Table
+
+    doc = inspect.cleandoc(COMMANDS[name].__doc__ or "")
+    console.print(f"usage: earlyexp {name} [key=value ...]\n\n{doc}", highlight=False,
+                  markup=False)
+    if name not in CONFIGS:
+        return 0
+    from earlyexp.training.config import describe_config
+
+    config_name, schema = CONFIGS[name]
+    table = Table(title=f"keys (configs/{config_name}.yaml)", title_justify="left")
+    for column in ("key", "type", "default", "help"):
+        table.add_column(column, overflow="fold")
+    for row in describe_config(config_name, schema):
+        table.add_row(*row)
+    console.print(table)
     return 0
 
 
@@ -43,58 +74,64 @@ def envs_command(args: list[str]) -> int:
     return list_environments(console, args)
 
 
-@command("collect")
+@command("collect", config=("collect", "earlyexp.experience.collect:CollectConfig"))
 def collect_command(args: list[str]) -> int:
     """Collect expert trajectories and K branched alternatives per state."""
     from earlyexp.training.commands import run_collect
     return run_collect(console, args)
 
 
-@command("warmstart")
+@command("warmstart", config=("warmstart", "earlyexp.training.warmstart:WarmstartConfig"))
 def warmstart_command(args: list[str]) -> int:
     """Train an IL, IWM or SR warm-start checkpoint from collected experience."""
     from earlyexp.training.commands import run_warmstart
     return run_warmstart(console, args)
 
 
-@command("evaluate")
+@command("evaluate",
+         config=("evaluate", "earlyexp.training.evaluate:EvaluateCommandConfig"))
 def evaluate_command(args: list[str]) -> int:
     """Evaluate a checkpoint (or the expert / random bounds) on a split."""
     from earlyexp.training.commands import run_evaluate
     return run_evaluate(console, args)
 
 
-@command("rl")
+@command("rl", config=("rl", "earlyexp.training.rl.config:RLConfig"))
 def rl_command(args: list[str]) -> int:
     """Reinforcement learning (GRPO or PPO) from a warm-start checkpoint: init=<dir>."""
     from earlyexp.training.rl.cli import run_rl
     return run_rl(console, args)
 
 
-@command("pipeline")
+@command("pipeline", config=("pipeline", "earlyexp.training.pipeline:PipelineConfig"))
 def pipeline_command(args: list[str]) -> int:
     """Collect, warm-start IL/IWM/SR, RL from each, evaluate before/after, report."""
     from earlyexp.training.commands import run_pipeline
     return run_pipeline(console, args)
 
 
-@command("demo")
+@command("demo", config=("pipeline", "earlyexp.training.pipeline:PipelineConfig"))
 def demo_command(args: list[str]) -> int:
     """The pipeline on TextWorld with the tiny model, sized for a 2-core CPU (make demo)."""
     from earlyexp.training.commands import run_pipeline
     return run_pipeline(console, ["experiment=demo", *args])
 
 
-@command("serve")
+@command("serve", config=("serve", "earlyexp.training.commands:ServeConfig"))
 def serve_command(args: list[str]) -> int:
-    """Serve an environment as a web site: `earlyexp serve webshop [host=..] [port=..]`."""
+    """Serve an environment as a web site: `earlyexp serve webshop [host=..] [port=..]
+    [env.kwargs.<name>=..]` (the environment's arguments go under env.kwargs)."""
     from earlyexp.training.commands import run_serve
     return run_serve(console, args)
 
 
 @command("report")
 def report_command(args: list[str]) -> int:
-    """Write report.md / report.html for one or more run dirs (several = a comparison)."""
+    """Write report.md / report.html for one or more run dirs (several = a comparison).
+
+    usage: earlyexp report RUN_DIR [RUN_DIR ...] [out_dir=DIR]
+    out_dir: where the report goes (default: the run dir for one run, else `report/` in
+    the runs' common parent)."""
     from earlyexp.training.report import report_main
     return report_main(console, args)
 
@@ -116,10 +153,13 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[red]Unknown command {name!r}.{closest(name, COMMANDS)}[/red]")
         help_command([])
         return 2
+    if any(arg in ("-h", "--help") for arg in argv):
+        return command_help(name)
     try:
         return COMMANDS[name](argv)
     except EarlyExpError as e:
-        console.print(f"[red]error:[/red] {e}", highlight=False)
+        from rich.markup import escape
+        console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
         return 2
     except KeyboardInterrupt:
         console.print("[yellow]interrupted; finished shards are kept, re-run to resume[/yellow]")

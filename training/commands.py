@@ -3,6 +3,7 @@ that `earlyexp help` imports nothing heavy)."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
@@ -10,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.progress import TimeRemainingColumn
 from rich.table import Table
 
+from earlyexp.experience.collect import EnvConfig
 from earlyexp.training.config import load_config, to_dict
 
 
@@ -155,25 +157,44 @@ def run_pipeline(console: Console, args: list[str]) -> int:
 SERVABLE = {"webshop": "earlyexp.envs.webshop.server:serve"}
 
 
-def run_serve(console: Console, args: list[str]) -> int:
-    """`earlyexp serve <env> [host=127.0.0.1] [port=3000] [key=value ...]` (env kwargs)."""
-    import importlib
+@dataclass
+class ServeConfig:
+    """Configuration of `earlyexp serve <env>` (configs/serve.yaml)."""
 
+    env: EnvConfig = field(default_factory=EnvConfig)
+    host: str = "127.0.0.1"       # interface to bind; 127.0.0.1 = this machine only
+    port: int = 3000              # TCP port, 1..65535
+
+    def __post_init__(self):
+        from earlyexp.errors import ConfigError, closest
+
+        if self.env.name not in SERVABLE:
+            raise ConfigError("env", self.env.name, f"servable environments: {sorted(SERVABLE)}."
+                              f"{closest(self.env.name, SERVABLE)}")
+        if not 1 <= self.port <= 65535:
+            raise ConfigError("port", self.port, "must be a TCP port in 1..65535")
+
+
+def serve_overrides(args: list[str]) -> list[str]:
+    """`serve webshop port=1` -> Hydra overrides `env=webshop port=1`."""
     from earlyexp.errors import ConfigError, closest
 
-    if not args or args[0] not in SERVABLE:
-        name = args[0] if args else ""
-        raise ConfigError("env", name, f"servable environments: {sorted(SERVABLE)}."
-                          f"{closest(name, SERVABLE)}")
-    options = {}
-    for arg in args[1:]:
-        key, sep, value = arg.partition("=")
-        if not sep:
-            raise ConfigError(arg, None, "expected key=value")
-        options[key] = int(value) if value.isdigit() else value
-    module, _, attr = SERVABLE[args[0]].partition(":")
+    if not args or "=" in args[0]:
+        raise ConfigError("env", None, f"name the environment first: `earlyexp serve "
+                          f"<env> [host=..] [port=..]`; servable: {sorted(SERVABLE)}")
+    if args[0] not in SERVABLE:
+        raise ConfigError("env", args[0], f"servable environments: {sorted(SERVABLE)}."
+                          f"{closest(args[0], SERVABLE)}")
+    return [f"env={args[0]}", *args[1:]]
+
+
+def run_serve(console: Console, args: list[str]) -> int:
+    """`earlyexp serve <env> [host=127.0.0.1] [port=3000] [env.kwargs.<name>=value ...]`."""
+    import importlib
+
+    cfg = load_config("serve", serve_overrides(args), ServeConfig)
+    module, _, attr = SERVABLE[cfg.env.name].partition(":")
     serve = getattr(importlib.import_module(module), attr)
-    host, port = options.pop("host", "127.0.0.1"), int(options.pop("port", 3000))
-    console.print(f"serving {args[0]} on http://{host}:{port}/ (Ctrl-C stops)")
-    serve(host=host, port=port, **options)
+    console.print(f"serving {cfg.env.name} on http://{cfg.host}:{cfg.port}/ (Ctrl-C stops)")
+    serve(host=cfg.host, port=cfg.port, **cfg.env.kwargs)
     return 0

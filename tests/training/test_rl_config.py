@@ -9,7 +9,16 @@ from earlyexp.training.rl import RLConfig
 from earlyexp.training.rl.cli import rl_overrides
 
 
-def test_algorithm_group_sets_its_hyperparameters_and_cli_overrides_win():
+@pytest.fixture
+def ckpt(tmp_path, monkeypatch):
+    """`init=ckpt` names a directory holding a config.json (load_config checks the path)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ckpt").mkdir()
+    (tmp_path / "ckpt" / "config.json").write_text("{}")
+    return "ckpt"
+
+
+def test_algorithm_group_sets_its_hyperparameters_and_cli_overrides_win(ckpt):
     grpo = load_config("rl", ["init=ckpt"], RLConfig)
     ppo = load_config("rl", rl_overrides(["init=ckpt", "algo=ppo", "gamma=0.9"]), RLConfig)
     assert (grpo.algo, ppo.algo) == ("grpo", "ppo")
@@ -27,7 +36,7 @@ def test_algorithm_group_sets_its_hyperparameters_and_cli_overrides_win():
     (["lam=1.2"], "lam"),
     (["scale_advantages=batch"], "scale_advantages"),
 ])
-def test_bad_values_fail_naming_the_key(overrides, key):
+def test_bad_values_fail_naming_the_key(overrides, key, ckpt):
     init = [] if key == "init" else ["init=ckpt"]
     with pytest.raises(ConfigError) as info:
         load_config("rl", init + overrides, RLConfig)
