@@ -12,7 +12,8 @@ the first gold action the engine rejects. Two repairs, both names the engine res
 * a rejected action is retried through the `REWRITES` registry (another name for the
   same object), a rewrite taken only when the engine lists it among its valid actions;
 * an "Ambiguous request" the gold path does not answer (it expected one reading, the
-  engine found two, e.g. two identical seeds) is answered ``0``, the engine's first reading.
+  engine found two, e.g. two identical seeds) is answered ``0``, the engine's first reading;
+  and a gold answer (a bare number) to a question the engine did not ask is skipped.
 
 A repaired variation is kept only if the repaired path solves the task. Every verdict is written to
 `verified.local_folder()` as soon as it exists, so a killed pass resumes where it
@@ -79,6 +80,9 @@ def replay_gold(sim: Simulator, task_name: str, variation: int, gold: list[str])
                 return Verdict(task_id, False, len(gold), steps, raw_score, index, FIRST_READING,
                                result.observation.strip(), repairs)
         result = sim.step(action.strip())
+        if not result.valid and action.isdigit() and not executed:
+            repairs[index] = []  # it answers a question the engine did not ask: skip it
+            continue
         if not result.valid:
             rewrite = _rewrite(sim, action)
             if rewrite is None:

@@ -303,24 +303,37 @@ def test_conductivity_840_gold_path_is_repaired_with_the_engines_name(cache_dir,
         single.close()
 
 
+def _verdict_of(task_name, variation):
+    sim = Simulator()
+    try:
+        gold = catalog.GoldPathStore().get(catalog.task_id_of(task_name, variation),
+                                           lambda: sim.load(task_name, variation, True))
+        return gold, verify.replay_gold(sim, task_name, variation, gold)
+    finally:
+        sim.close()
+
+
 @pytest.mark.slow
 def test_unanswered_ambiguous_request_is_answered_with_the_first_reading(cache_dir):
     """mendelian-genetics-known-plant-var0: at gold step 77 the engine finds two pea seeds
     where the gold path expected one and asks which; the gold path goes on with the next
     command (engine: "Unknown action."), then answers `0` to nothing (rejected). Answering
     the engine's question with `0` where it is asked makes the path solve the task."""
-    sim = Simulator()
-    try:
-        gold = catalog.GoldPathStore().get(
-            "mendelian-genetics-known-plant-var0",
-            lambda: sim.load("mendelian-genetics-known-plant", 0, True))
-        verdict = verify.replay_gold(sim, "mendelian-genetics-known-plant", 0, gold)
-    finally:
-        sim.close()
+    gold, verdict = _verdict_of("mendelian-genetics-known-plant", 0)
     assert verdict.solved and verdict.raw_score == 1.0
     assert min(verdict.repairs) == 78 and verdict.repairs[78] == ["0", gold[78]]  # asked at 77
     assert all(actions[0] == "0" and actions[1:] == [gold[i]] for i, actions in verdict.repairs.items())
     assert verdict.steps <= verdict.gold_length + len(verdict.repairs)
+
+
+@pytest.mark.slow
+def test_answer_to_a_question_never_asked_is_skipped(cache_dir):
+    """mendelian-genetics-unknown-plant-var2: gold step 82 moves the last seed of a plant
+    (one seed left, so no question), and gold step 83 answers `0` to a question the engine
+    did not ask."""
+    gold, verdict = _verdict_of("mendelian-genetics-unknown-plant", 2)
+    assert gold[83] == "0" and verdict.repairs[83] == []
+    assert verdict.solved and verdict.raw_score == 1.0
 
 
 def test_unsolved_variations_are_left_out_of_the_splits(env, local_verdicts):
