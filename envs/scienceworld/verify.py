@@ -146,8 +146,8 @@ def _replay(sim: Simulator, task_name: str, variation: int) -> Verdict:
 
 # --------------------------------------------------------------- orchestration
 def all_task_ids(task_names: Iterable[str]) -> list[str]:
-    """Every variation of `task_names`, train and test first, round-robin over tasks
-    (so a pass cut short has covered every task evenly)."""
+    """Every variation of `task_names`: train and test first (alternating), then dev, each
+    round-robin over tasks, so a pass cut short has covered every task and split evenly."""
     cached = local_folder() / "variations.json"
     try:
         variations = json.loads(cached.read_text())
@@ -160,11 +160,16 @@ def all_task_ids(task_names: Iterable[str]) -> list[str]:
         write_text_atomic(cached, json.dumps(variations))
     ordered: list[str] = []
     for splits in (("train", "test"), ("dev",)):
-        queues = [[task_id_of(name, v) for split in splits for v in variations[name][split]]
-                  for name in task_names]
-        for round_ in range(max(map(len, queues))):
-            ordered.extend(queue[round_] for queue in queues if round_ < len(queue))
+        queues = [_alternate([[task_id_of(name, v) for v in variations[name][split]]
+                              for split in splits]) for name in task_names]
+        ordered += _alternate(queues)
     return ordered
+
+
+def _alternate(queues: list[list[str]]) -> list[str]:
+    """One from each queue in turn: ``[[a, b, c], [x]]`` -> ``[a, x, b, c]``."""
+    return [queue[turn] for turn in range(max(map(len, queues), default=0))
+            for queue in queues if turn < len(queue)]
 
 
 def write_summary(ship: bool = False) -> GoldVerification:

@@ -9,11 +9,12 @@ import logging
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
 import earlyexp.envs as envs
-from earlyexp.envs.scienceworld import catalog, verify
+from earlyexp.envs.scienceworld import catalog, verified, verify
 from earlyexp.envs.scienceworld.engine import JavaNotFoundError, Simulator, find_java
 from earlyexp.envs.scienceworld.verified import GoldVerification, Verdict, local_folder
 from earlyexp.experience.collect import CollectConfig, EnvConfig, collect
@@ -24,9 +25,11 @@ TASKS = ["find-living-thing", "power-component", "lifespan-longest-lived", "chem
 
 @pytest.fixture(scope="module")
 def cache_dir(tmp_path_factory):
+    """A private cache, and no shipped verdicts: the tests write the verdicts they need."""
     folder = tmp_path_factory.mktemp("earlyexp-cache")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("EARLYEXP_CACHE", str(folder))
+        patch.setattr(verified, "PACKAGE_FILE", folder / "no-shipped-verdicts.json")
         yield folder
 
 
@@ -379,3 +382,20 @@ def test_expert_gives_up_instead_of_repeating_a_rejected_action(env, local_verdi
     assert summary.transitions == 0 and summary.expert_success == 0
     assert [f["task"].split("@")[0] for f in summary.failures] == [task_id]
     assert "expert failure" in summary.failures[0]["error"]
+
+
+def test_shipped_verdicts_are_well_formed():
+    """The package's gold_verified.json (what a fresh clone uses) parses, round-trips, and
+    holds in full every verdict that changes the expert or the splits."""
+    # the real file, not the module fixture's stand-in
+    payload = json.loads(Path(verified.__file__).with_name("gold_verified.json").read_text())
+    shipped = GoldVerification.from_payload(payload)
+    assert shipped.payload() == payload
+    assert shipped.verified and set(shipped.notable) <= shipped.verified
+    for verdict in shipped.notable.values():
+        assert catalog.parse_task_id(verdict.task_id) is not None
+        assert verdict.solved or verdict.rejected_action is not None or verdict.error
+    conductivity = shipped.notable.get("test-conductivity-var840")
+    if conductivity is not None:  # shipped only if the pass reached it
+        assert conductivity.solved and conductivity.repairs[20] == [
+            "connect block to blue wire terminal 2"]
