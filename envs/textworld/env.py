@@ -54,7 +54,10 @@ class TextWorldEnv(TextEnv):
         Each task is one game made locally by TextWorld's challenge generators (what
         `tw-make` runs), compiled to a Z-machine file and played through Jericho. Games
         are cached on disk under a key of their generation parameters (see
-        `generation.py`); the first construction generates them in a process pool.
+        `generation.py`) and generated in a process pool the first time a split is
+        used: the env's own `split` (and the splits before it) at construction, any
+        other split when `tasks()` or `reset()` first asks for it. The ood split is
+        thus never made by runs that do not use it.
 
     Action Space:
         Text. An action is normalised (lower case, single spaces) and must be one of
@@ -117,8 +120,9 @@ class TextWorldEnv(TextEnv):
         super().__init__(max_steps=max_steps, split=split, render_mode=render_mode)
         self.game_set = GameSetSpec(challenge, dict(settings or {}), dict(ood_settings or {}),
                                 num_train, num_test, num_ood, seed)
-        self.game_dir, self.manifest = ensure_game_set(
-            self.game_set, Path(cache_dir) if cache_dir else None, workers)
+        self._cache_root, self._workers = Path(cache_dir) if cache_dir else None, workers
+        self.game_dir, self.manifest = ensure_game_set(self.game_set, self._cache_root, workers,
+                                                       splits=[split])
         self._open_games: OrderedDict[Path, Any] = OrderedDict()  # least recently used first
         self._game = None  # the textworld environment of the current task
         self._game_path: Path | None = None
@@ -128,10 +132,14 @@ class TextWorldEnv(TextEnv):
     # ------------------------------------------------------------ tasks
     def tasks(self, split: str) -> list[str]:
         self._check_split(split)
+        self._generate(split)
         return list(self.manifest.splits[split])
 
     def game_file(self, task_id: str) -> Path:
         """Path of the compiled game (.z8) behind `task_id`."""
+        split = task_id.split("-", 1)[0]
+        if task_id not in self.manifest.games and split in self.splits:
+            self._generate(split)
         if task_id not in self.manifest.games:
             raise UnknownTaskError(self.name, task_id, self.manifest.games)
         return self.manifest.path(self.game_dir, task_id)
@@ -213,6 +221,12 @@ class TextWorldEnv(TextEnv):
         super().close()
 
     # ------------------------------------------------------------ internals
+    def _generate(self, split: str) -> None:
+        """Make `split`'s games (and the earlier splits') if this env has not yet."""
+        if split not in self.manifest.splits:
+            self.game_dir, self.manifest = ensure_game_set(self.game_set, self._cache_root,
+                                                           self._workers, splits=[split])
+
     def _open(self, path: Path) -> None:
         """Make `path` the current game, starting it unless it is already open."""
         import textworld

@@ -3,11 +3,14 @@
 A `GameSetSpec` names a whole collection: the challenge, its settings for the
 train/test distribution and for the out-of-distribution split, the number of
 games per split and a seed. `ensure_game_set(spec)` returns the collection's
-`Manifest`, generating only the games not on disk yet:
+`Manifest`, generating only the games not on disk yet, and only the splits asked
+for (`splits=`; default all):
 
     <cache root>/textworld/<challenge>-<hash of the spec>/
         games/<split>-<attempt>.json + .z8     one compiled game (the .z8 lands last)
-        manifest.json                          task id -> game file + fingerprint, written last
+        manifest.json                          task id -> game file + fingerprint, rewritten
+                                               atomically after each finished split
+        .lock                                  held while generating (one process generates)
 
 Every file is written to a temporary name and moved into place with
 `os.replace`, so a killed run leaves either a complete game or none; the next
@@ -17,7 +20,14 @@ run resumes from the games already on disk. A game's seed depends only on
 Splits are disjoint by construction: candidate games are accepted in a fixed
 order (train, then test, then ood) and a candidate whose fingerprint (initial
 world facts and quest commands, not the wording) matches an accepted game is
-skipped.
+skipped. So a split is generated together with the splits before it (asking for
+`test` generates `train` too; `ood` is made only when asked for), and a split's
+games are the same whichever splits were asked for first.
+
+Progress: `on_progress(split, accepted, wanted)` is called as games are accepted;
+without one, generating more than `PROGRESS_MIN_GAMES` games prints a line on
+stderr at the start, then at most every `PROGRESS_EVERY_S` seconds (rate and time
+left), which also shows cleanly above a running rich progress bar.
 """
 from __future__ import annotations
 
@@ -25,15 +35,18 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
-from earlyexp.errors import ConfigError
+from earlyexp import threads
+from earlyexp.errors import ConfigError, UnknownSplitError
 from earlyexp.envs.cache import cache_root as family_cache_root, write_text_atomic
 
 #: Bump when the generation procedure changes, so old caches are not reused.
@@ -42,6 +55,12 @@ SPLITS = ("train", "test", "ood")
 #: A split may reject this many candidates per requested game (failed quest sampling,
 #: duplicates) before generation gives up with a clear error.
 MAX_ATTEMPTS_PER_GAME = 20
+#: Generating more games than this prints progress lines (without an `on_progress`).
+PROGRESS_MIN_GAMES = 4
+PROGRESS_EVERY_S = 10.0
+
+#: `on_progress(split, accepted, wanted)`
+ProgressCallback = Callable[[str, int, int], None]
 
 #: Settings each challenge accepts, with the defaults `tw-make` would use.
 CHALLENGE_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -219,32 +238,105 @@ def build_game(item: Candidate, games_dir: str) -> str | None:
 
 
 def ensure_game_set(spec: GameSetSpec, cache_root: Path | None = None,
-                    workers: int | None = None) -> tuple[Path, Manifest]:
-    """Return (directory, manifest) of `spec`'s games, generating whatever is missing."""
+                    workers: int | None = None, splits: Iterable[str] = SPLITS,
+                    on_progress: ProgressCallback | None = None) -> tuple[Path, Manifest]:
+    """Return (directory, manifest) of `spec`'s games with at least `splits` (and the
+    splits before them) generated, generating whatever is missing."""
+    needed = splits_through(splits)
     root = Path(cache_root or default_cache_root()) / "textworld" / spec.key
-    manifest_file = root / "manifest.json"
-    if manifest_file.exists():
-        return root, Manifest(**json.loads(manifest_file.read_text()))
-    games_dir = root / "games"
-    games_dir.mkdir(parents=True, exist_ok=True)
+    manifest = _read_manifest(root)
+    if manifest is not None and all(split in manifest.splits for split in needed):
+        return root, manifest
+    (root / "games").mkdir(parents=True, exist_ok=True)
+    with _generation_lock(root):
+        manifest = _read_manifest(root) or Manifest(spec.key, asdict(spec))  # maybe made meanwhile
+        missing = [split for split in needed if split not in manifest.splits]
+        if missing:
+            _generate(spec, root, manifest, missing, workers, on_progress)
+    return root, manifest
+
+
+def splits_through(splits: Iterable[str]) -> list[str]:
+    """The splits that must exist for `splits`: each one and every split accepted before it."""
+    asked = list(splits)
+    for split in asked:
+        if split not in SPLITS:
+            raise UnknownSplitError("textworld", split, SPLITS)
+    last = max((SPLITS.index(split) for split in asked), default=-1)
+    return list(SPLITS[: last + 1])
+
+
+def _read_manifest(root: Path) -> Manifest | None:
+    path = root / "manifest.json"
+    return Manifest(**json.loads(path.read_text())) if path.exists() else None
+
+
+@contextmanager
+def _generation_lock(root: Path):
+    """One generating process per collection: the others wait, then read its manifest."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock; atomic writes still keep the files whole
+        yield
+        return
+    with open(root / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _generate(spec: GameSetSpec, root: Path, manifest: Manifest, missing: list[str],
+              workers: int | None, on_progress: ProgressCallback | None) -> None:
+    """Fill the `missing` splits (in order) into `manifest`, writing it after each."""
     started = time.perf_counter()
-    manifest = Manifest(spec.key, asdict(spec))
-    workers = max(1, workers or min(os.cpu_count() or 1, 8))
-    seen: set[str] = set()
+    workers = max(1, workers or min(threads.total_threads(), 8))
+    seen = {game["fingerprint"] for game in manifest.games.values()}  # the earlier splits'
+    report = on_progress or ProgressLines(spec, {split: spec.count(split) for split in missing})
     # fork, not spawn: spawn re-imports the caller's __main__, which breaks any script
     # without an `if __name__ == "__main__"` guard; the workers only run TextWorld.
     context = get_context("fork" if "fork" in get_all_start_methods() else "spawn")
     with ProcessPoolExecutor(workers, mp_context=context,
                              initializer=_share_knowledge_bases) as pool:
-        for split in SPLITS:
-            _fill_split(pool, spec, split, str(games_dir), manifest, seen, workers)
-    manifest.seconds = round(time.perf_counter() - started, 2)
-    write_text_atomic(manifest_file, json.dumps(asdict(manifest), indent=1, sort_keys=True))
-    return root, manifest
+        for split in missing:
+            _fill_split(pool, spec, split, str(root / "games"), manifest, seen, workers, report)
+            manifest.seconds = round(manifest.seconds + time.perf_counter() - started, 2)
+            started = time.perf_counter()
+            write_text_atomic(root / "manifest.json",
+                              json.dumps(asdict(manifest), indent=1, sort_keys=True))
+
+
+class ProgressLines:
+    """The default progress report: a line on stderr now and then (see the module docstring)."""
+
+    def __init__(self, spec: GameSetSpec, wanted: dict[str, int], stream=None):
+        self.total, self.stream = sum(wanted.values()), stream or sys.stderr
+        self.done_before: dict[str, int] = {}
+        self.started = self.last = time.perf_counter()
+        self.quiet = self.total <= PROGRESS_MIN_GAMES
+        self._say(f"TextWorld: generating {self.total} {spec.challenge} games "
+                  f"({', '.join(f'{n} {split}' for split, n in wanted.items())}); cached "
+                  "after this first use")
+
+    def __call__(self, split: str, accepted: int, wanted: int) -> None:
+        self.done_before[split] = accepted
+        now = time.perf_counter()
+        done = sum(self.done_before.values())
+        if now - self.last < PROGRESS_EVERY_S and done < self.total:
+            return
+        self.last = now
+        rate = (now - self.started) / max(1, done)
+        self._say(f"TextWorld: {done}/{self.total} games ({split} {accepted}/{wanted}), "
+                  f"{rate:.1f} s/game, about {rate * (self.total - done) / 60:.0f} min left")
+
+    def _say(self, text: str) -> None:
+        if not self.quiet:
+            print(text, file=self.stream, flush=True)
 
 
 def _fill_split(pool, spec: GameSetSpec, split: str, games_dir: str, manifest: Manifest,
-                seen: set[str], workers: int) -> None:
+                seen: set[str], workers: int, report: ProgressCallback) -> None:
     """Accept candidates of `split` in attempt order until it has its games."""
     wanted, attempt, accepted = spec.count(split), 0, []
     while len(accepted) < wanted:
@@ -264,6 +356,7 @@ def _fill_split(pool, spec: GameSetSpec, split: str, games_dir: str, manifest: M
             accepted.append(task_id)
             manifest.games[task_id] = {"file": f"{item.name}.z8", "fingerprint": fingerprint,
                                        "level": str(item.settings.get("level", ""))}
+            report(split, len(accepted), wanted)
     manifest.splits[split] = accepted
 
 

@@ -427,6 +427,8 @@ def test_killed_generation_resumes_and_rebuilds_only_what_is_missing(env, tmp_pa
     (copy / "games" / ".tmp-half" / "test-00001.z8").write_bytes(b"half a game")
     before = file_times(copy / "games")
     rebuilt = envs.make("textworld", **SMOKE, cache_dir=str(tmp_path), workers=1)
+    for split in rebuilt.splits:  # a split is made when first used
+        rebuilt.tasks(split)
     after = file_times(copy / "games")
     changed = {name for name in after if after[name] != before.get(name)}
     assert changed == {lost.name, lost.with_suffix(".json").name}
