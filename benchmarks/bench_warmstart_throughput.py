@@ -1,34 +1,87 @@
-"""Training tokens per second of the warm-start stage (TRL SFTTrainer) and peak memory,
-for the default tiny model on corridor experience."""
+"""Warm-start training throughput (TRL SFTTrainer, tokens/s) under each precision and
+gradient-checkpointing setting, against the framework's default, in one process.
+
+Every variant trains the same tiny model from the same initial weights on the same
+corridor IL data for the same number of updates; variants are interleaved over
+`ROUNDS` rounds so that a noisy neighbour slows them all alike. `trl_default` is
+what TRL's SFTConfig does when neither is set (bf16 autocast + gradient
+checkpointing), i.e. what the framework shipped before choosing for the hardware.
+bf16 variants run even where bf16 is emulated, to show what that costs.
+
+    .venv/bin/python benchmarks/bench_warmstart_throughput.py
+"""
 from __future__ import annotations
 
-import json
+import platform
 import tempfile
 from pathlib import Path
 
+import torch
 from common import emit, peak_rss_mb
 
 import earlyexp.envs as envs
+from earlyexp import threads
 from earlyexp.agents.tiny_model import TinyModelConfig
 from earlyexp.experience.collect import CollectConfig, EnvConfig, collect
-from earlyexp.training.warmstart import ModelConfig, TrainConfig, WarmstartConfig, warmstart
+from earlyexp.training.precision import Precision, cpu_flags
+from earlyexp.training.warmstart import (
+    METHOD_STAGES, ModelConfig, TrainConfig, WarmstartConfig, base_model_path, datasets_for,
+    train_stage, training_precision,
+)
 
-STEPS = 30
+STEPS = 15
+ROUNDS = 2
+BATCH = 16
+#: name -> (dtype, gradient checkpointing)
+VARIANTS = {"fp32": ("fp32", False), "bf16": ("bf16", False), "bf16+gc": ("bf16", True),
+            "fp32+gc": ("fp32", True)}
+SHIPPED_BEFORE = "bf16+gc"  # TRL 1.16's SFTConfig defaults
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
 
 
 def main() -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
     envs.register("corridor", "earlyexp.envs.testing:CorridorEnv", override=True)
     env = EnvConfig("corridor", {"num_tasks": 40})
+    thread_count = threads.apply(threads.total_threads())
     with tempfile.TemporaryDirectory() as tmp:
         collect(CollectConfig(env=env, k=2, num_workers=0, out_dir=f"{tmp}/exp"))
         cfg = WarmstartConfig(env=env, method="il", experience_dir=f"{tmp}/exp",
                               out_dir=f"{tmp}/il", model=ModelConfig(tiny=TinyModelConfig()),
-                              train=TrainConfig(steps=STEPS, batch_size=16))
-        out = warmstart(cfg)
-        stage = json.loads((Path(out) / "warmstart.json").read_text())["stages"][0]
-    emit(benchmark="warmstart_throughput", model="tiny default", steps=STEPS,
-         batch_size=16, tokens=stage["input_tokens"], seconds=round(stage["seconds"], 2),
-         tokens_per_s=round(stage["input_tokens"] / stage["seconds"], 1),
+                              train=TrainConfig(steps=STEPS, batch_size=BATCH))
+        default = training_precision(cfg)
+        default_name = default.dtype + ("+gc" if cfg.train.gradient_checkpointing else "")
+        stage = METHOD_STAGES["il"](datasets_for(cfg), cfg)[0]
+        base = base_model_path(cfg)
+        tokenizer = AutoTokenizer.from_pretrained(base)
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        totals = {name: [0, 0.0] for name in VARIANTS}  # tokens, seconds
+        for _ in range(ROUNDS):
+            for name, (dtype, checkpointing) in VARIANTS.items():
+                cfg.train.gradient_checkpointing = checkpointing
+                model = AutoModelForCausalLM.from_pretrained(base)
+                report = train_stage(model, tokenizer, stage, cfg, Path(tmp) / name,
+                                     Precision(dtype, dtype, device, "benchmark"))
+                totals[name][0] += report["input_tokens"]
+                totals[name][1] += report["seconds"]
+    rates = {name: tokens / seconds for name, (tokens, seconds) in totals.items()}
+    fastest = max(rates, key=rates.get)
+    emit(benchmark="warmstart_throughput", cpu=cpu_model(), device=device,
+         cpu_bf16_flags=sorted(cpu_flags() & {"avx512_bf16", "amx_bf16"}),
+         torch=torch.__version__, threads=thread_count, model="tiny default",
+         steps_per_round=STEPS, rounds=ROUNDS, batch_size=BATCH,
+         tokens_per_s={name: round(rate, 1) for name, rate in rates.items()},
+         default=default_name, default_reason=default.reason,
+         default_vs_shipped_before=round(rates[default_name] / rates[SHIPPED_BEFORE], 2),
+         default_vs_fastest=round(rates[default_name] / rates[fastest], 2),
+         fastest=fastest, default_is_fastest=default_name == fastest,
          peak_rss_mb=round(peak_rss_mb(), 1))
 
 

@@ -10,7 +10,14 @@ that the methods differ only in their data:
     sr   reflections mixed with IL data, `steps` updates
 
 The result is a plain Hugging Face checkpoint directory plus `warmstart.json`
-(method, data sizes, stages with their steps and losses, config, throughput).
+(method, data sizes, stages with their steps and losses, config, throughput, and the
+compute it ran with: precision and why, gradient checkpointing, threads).
+
+Compute: TRL's `SFTConfig` defaults to bf16 and gradient checkpointing; both are set
+here explicitly. Precision follows `train.precision` (see `precision.py`: bf16 only
+where the device has it natively); gradient checkpointing is off unless
+`train.gradient_checkpointing=true`, since it recomputes activations to save memory
+that the small models this runs on do not need.
 """
 from __future__ import annotations
 
@@ -24,6 +31,7 @@ from typing import Any, Callable
 
 from datasets import Dataset, concatenate_datasets
 
+from earlyexp import threads
 from earlyexp.agents.prompts import LengthBudget
 from earlyexp.agents.tiny_model import TinyModelConfig
 from earlyexp.errors import ConfigError
@@ -33,16 +41,77 @@ from earlyexp.experience.datasets import (
 )
 from earlyexp.experience.reflection import REFLECTORS
 from earlyexp.experience.storage import ExperienceStore
+from earlyexp.training.precision import PRECISIONS, Precision, choose_precision
 
 METHODS = ("il", "iwm", "sr")
+
+
+DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass
 class ModelConfig:
     path: str | None = None                # local HF checkpoint; null = embedded tiny model
     tiny: TinyModelConfig = field(default_factory=TinyModelConfig)
-    lora: dict[str, Any] | None = None     # peft LoraConfig kwargs, for large models
-    device: str = "auto"
+    lora: dict[str, Any] | None = None     # peft LoraConfig kwargs: train adapters only
+    device: str = "auto"                   # auto (cuda if available) | cpu | cuda
+
+    def __post_init__(self):
+        if self.device not in DEVICES:
+            raise ConfigError("model.device", self.device, f"must be one of {list(DEVICES)}")
+        if self.device == "cuda":
+            import torch
+            if not torch.cuda.is_available():
+                raise ConfigError("model.device", "cuda", "no CUDA device is visible here; "
+                                  "use model.device=cpu or auto")
+        if self.lora is not None:
+            lora_config(self.lora)  # refuses unknown keys and bad values now
+
+
+def lora_config(kwargs: dict[str, Any]):
+    """`peft.LoraConfig(**kwargs)` for a causal LM, or ConfigError naming `model.lora`."""
+    from peft import LoraConfig, TaskType
+
+    known = {f.name for f in dataclasses.fields(LoraConfig)}
+    unknown = sorted(set(kwargs) - known)
+    if unknown:
+        from earlyexp.errors import closest
+        raise ConfigError(f"model.lora.{unknown[0]}", kwargs[unknown[0]],
+                          f"not a peft LoraConfig field.{closest(unknown[0], known)}")
+    for key, (ok, rule) in LORA_RULES.items():  # peft itself checks none of these
+        if key in kwargs and not ok(kwargs[key]):
+            raise ConfigError(f"model.lora.{key}", kwargs[key], rule)
+    try:
+        return LoraConfig(**{"task_type": TaskType.CAUSAL_LM, **kwargs})
+    except (TypeError, ValueError) as e:
+        raise ConfigError("model.lora", kwargs, f"peft refused it: {e}") from e
+
+
+def _number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+LORA_RULES = {
+    "r": (lambda x: isinstance(x, int) and not isinstance(x, bool) and x >= 1,
+          "the adapter rank: an integer >= 1"),
+    "lora_alpha": (lambda x: _number(x) and x > 0, "a number > 0 (the update is scaled by "
+                                                   "lora_alpha / r)"),
+    "lora_dropout": (lambda x: _number(x) and 0 <= x < 1, "a probability in [0, 1)"),
+}
+
+
+def apply_lora(model, kwargs: dict[str, Any]):
+    """Wrap `model` so that only LoRA adapter weights train (merged back before saving)."""
+    from peft import get_peft_model
+    return get_peft_model(model, lora_config(dict(kwargs)))
+
+
+def training_device(cfg: WarmstartConfig) -> str:
+    """"cuda" or "cpu": `model.device`, with auto = cuda where one is visible."""
+    if cfg.model.device != "auto":
+        return cfg.model.device
+    import torch
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 @dataclass
@@ -73,15 +142,22 @@ class TrainConfig:
     steps: int = 300                       # total optimizer updates, equal for every method
     batch_size: int = 16
     learning_rate: float = 1e-3
-    warmup_ratio: float = 0.05
+    warmup_ratio: float = 0.05             # linear warm-up over this fraction of a stage's updates
     weight_decay: float = 0.0
     seed: int = 0
     logging_steps: int = 10
+    precision: str = "auto"                # auto (bf16 where native, else fp32) | fp32 | bf16
+    gradient_checkpointing: bool = False   # recompute activations: less memory, more time
 
     def __post_init__(self):
         for key in ("steps", "batch_size", "logging_steps"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"train.{key}", getattr(self, key), "must be >= 1")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ConfigError("train.warmup_ratio", self.warmup_ratio,
+                              "a fraction of each stage's updates, in [0, 1)")
+        if self.precision not in PRECISIONS:
+            raise ConfigError("train.precision", self.precision, f"must be one of {PRECISIONS}")
         if self.learning_rate <= 0:
             raise ConfigError("train.learning_rate", self.learning_rate, "must be > 0")
 
@@ -194,12 +270,11 @@ def base_model_path(cfg: WarmstartConfig, methods: tuple[str, ...] | list[str] |
 
 def training_precision(cfg: WarmstartConfig) -> Precision:
     """The precision this machine trains `cfg` in (refuses bf16 where it is not native)."""
-    import torch
-    return choose_precision(cfg.train.precision, "cuda" if torch.cuda.is_available() else "cpu")
+    return choose_precision(cfg.train.precision, training_device(cfg))
 
 
-def train_stage(model, tokenizer, stage: Stage, cfg: WarmstartConfig, out_dir: Path
-                ) -> dict[str, Any]:
+def train_stage(model, tokenizer, stage: Stage, cfg: WarmstartConfig, out_dir: Path,
+                precision: Precision) -> dict[str, Any]:
     import datasets
     import torch
     from transformers import PrinterCallback
@@ -212,11 +287,17 @@ def train_stage(model, tokenizer, stage: Stage, cfg: WarmstartConfig, out_dir: P
     args = SFTConfig(
         output_dir=str(out_dir / "trainer"), max_steps=stage.steps,
         per_device_train_batch_size=cfg.train.batch_size, learning_rate=cfg.train.learning_rate,
-        warmup_steps=cfg.train.warmup_ratio, weight_decay=cfg.train.weight_decay,
-        lr_scheduler_type="cosine", logging_steps=cfg.train.logging_steps, save_strategy="no",
+        # the ratio as whole steps: transformers 4 reads a float warmup_steps as steps, 5 as
+        # a ratio; an int means the same in both (and ceil is how both round a ratio)
+        warmup_steps=math.ceil(cfg.train.warmup_ratio * stage.steps),
+        weight_decay=cfg.train.weight_decay, lr_scheduler_type="cosine",
+        # at least one logged loss per stage, however short
+        logging_steps=min(cfg.train.logging_steps, stage.steps), save_strategy="no",
         report_to=[], seed=cfg.train.seed, completion_only_loss=True,
-        max_length=cfg.data.max_length, use_cpu=not torch.cuda.is_available(),
+        max_length=cfg.data.max_length, use_cpu=training_device(cfg) == "cpu",
         dataloader_num_workers=0, disable_tqdm=True, include_num_input_tokens_seen=True,
+        bf16=precision.bf16, fp16=False,  # explicit: TRL defaults bf16 to on
+        **_checkpointing(SFTConfig, cfg.train.gradient_checkpointing),
     )
     dataset = fit_to_length(stage.dataset, tokenizer, cfg.data.max_length)
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
@@ -225,9 +306,25 @@ def train_stage(model, tokenizer, stage: Stage, cfg: WarmstartConfig, out_dir: P
     trainer.train()
     seconds = time.perf_counter() - start
     losses = [log["loss"] for log in trainer.state.log_history if "loss" in log]
+    rates = [log["learning_rate"] for log in trainer.state.log_history if "learning_rate" in log]
     tokens = trainer.state.num_input_tokens_seen or 0
+    # What the trainer really ran with (after TRL's own defaults), for warmstart.json.
+    ran = {"bf16": bool(args.bf16), "fp16": bool(args.fp16),
+           "gradient_checkpointing": any(getattr(m, "gradient_checkpointing", False) is True
+                                         for m in model.modules()),
+           "threads": torch.get_num_threads()}
     return {"name": stage.name, "examples": len(stage.dataset), "steps": stage.steps,
-            "losses": losses, "seconds": seconds, "input_tokens": tokens}
+            "losses": losses, "learning_rates": rates, "seconds": seconds,
+            "input_tokens": tokens, "ran_with": ran}
+
+
+def _checkpointing(config_class, on: bool) -> dict[str, bool]:
+    """Gradient checkpointing set explicitly (TRL defaults it to on), under both its
+    names: transformers 5 calls it `activation_checkpointing` and warns on the old one."""
+    import dataclasses
+    names = {f.name for f in dataclasses.fields(config_class)}
+    return {name: on for name in ("gradient_checkpointing", "activation_checkpointing")
+            if name in names}
 
 
 def warmstart(cfg: WarmstartConfig, reflector=None) -> Path:
@@ -237,9 +334,14 @@ def warmstart(cfg: WarmstartConfig, reflector=None) -> Path:
     from earlyexp.training.config import to_dict
 
     start = time.perf_counter()
+    precision = training_precision(cfg)  # refused here, before any data is built
+    thread_count = threads.apply(threads.total_threads())
     base = base_model_path(cfg)
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = AutoModelForCausalLM.from_pretrained(base)
+    if cfg.model.lora is not None:
+        model = apply_lora(model, cfg.model.lora)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     budget = length_budget(cfg, tokenizer, model.config)
     cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data,
                                                             max_length=budget.max_positions))
@@ -247,7 +349,10 @@ def warmstart(cfg: WarmstartConfig, reflector=None) -> Path:
     stages = METHOD_STAGES[cfg.method](data, cfg)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    reports = [train_stage(model, tokenizer, stage, cfg, out) for stage in stages if stage.steps]
+    reports = [train_stage(model, tokenizer, stage, cfg, out, precision)
+               for stage in stages if stage.steps]
+    if cfg.model.lora is not None:  # a plain checkpoint: evaluation and RL load it as is
+        model = model.merge_and_unload()
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     summary = {
@@ -255,6 +360,10 @@ def warmstart(cfg: WarmstartConfig, reflector=None) -> Path:
         "data_sizes": {s.name: len(s.dataset) for s in stages},
         "steps": sum(s.steps for s in stages), "stages": reports,
         "seconds": time.perf_counter() - start, "config": to_dict(cfg),
+        "trainable_parameters": trainable, "device": training_device(cfg),
+        "compute": {"precision": precision.as_dict(),
+                    "gradient_checkpointing": cfg.train.gradient_checkpointing,
+                    "threads": thread_count},
     }
     (out / "warmstart.json").write_text(json.dumps(summary, indent=1))
     return out
