@@ -111,10 +111,10 @@ def run_warmstart(console: Console, args: list[str]) -> int:
     for column in ("stage", "examples", "updates", "first loss", "last loss", "tokens/s"):
         table.add_column(column)
     for stage in summary["stages"]:
-        losses = stage["losses"] or [float("nan")]
+        losses = [f"{x:.3f}" for x in stage["losses"]] or ["none logged"] * 2
         rate = stage["input_tokens"] / max(stage["seconds"], 1e-9)
         table.add_row(stage["name"], str(stage["examples"]), str(stage["steps"]),
-                      f"{losses[0]:.3f}", f"{losses[-1]:.3f}", f"{rate:.0f}")
+                      losses[0], losses[-1], f"{rate:.0f}")
     console.print(table)
     console.print(f"checkpoint: {out}")
     return 0
