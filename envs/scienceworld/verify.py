@@ -2,6 +2,7 @@
 
     python -m earlyexp.envs.scienceworld.verify                 # every variation, 2 JVMs
     python -m earlyexp.envs.scienceworld.verify --workers 1 --tasks test-conductivity
+    python -m earlyexp.envs.scienceworld.verify --ids test-conductivity-var840
     python -m earlyexp.envs.scienceworld.verify --ship          # also rewrite the package file
 
 Each worker process owns one JVM, started with one-core GC/JIT settings; the replay
@@ -10,7 +11,7 @@ It stops at completion, at a failure (score below 0), at the end of the path, or
 the first gold action the engine rejects. Two repairs, both names the engine resolves:
 
 * a rejected action is retried through the `REWRITES` registry (another name for the
-  same object), a rewrite taken only when the engine lists it among its valid actions;
+  same object), the first rewrite the engine accepts taken;
 * an "Ambiguous request" the gold path does not answer (it expected one reading, the
   engine found two, e.g. two identical seeds) is answered ``0``, the engine's first reading;
   and a gold answer (a bare number) to a question the engine did not ask is skipped.
@@ -101,14 +102,13 @@ def replay_gold(sim: Simulator, task_name: str, variation: int, gold: list[str])
 
 
 def _rewrite(sim: Simulator, action: str):
-    """The first rewrite of `action` that the engine lists as valid, and its step; or None."""
-    valid = None
+    """The first rewrite of `action` the engine accepts, and its step; or None. Trying is
+    free: a rejected action changes nothing. (The engine's valid-action list is no test:
+    it names `terminal 2 in yellow wire` where the parser also takes `yellow wire terminal 2`.)"""
     for candidate in rewrites_of(action):
-        valid = set(sim.valid_actions()) if valid is None else valid
-        if candidate in valid:
-            result = sim.step(candidate)
-            if result.valid:
-                return candidate, result
+        result = sim.step(candidate)
+        if result.valid:
+            return candidate, result
     return None
 
 
@@ -182,9 +182,9 @@ def write_summary(ship: bool = False) -> GoldVerification:
 
 
 def run(workers: int, task_names: Iterable[str], limit: int | None = None, flush: int = 50,
-        ship: bool = False, log=print) -> GoldVerification:
+        ship: bool = False, ids: list[str] | None = None, log=print) -> GoldVerification:
     done = {v.task_id for v in read_verdicts(local_folder() / "verdicts")}
-    todo = [t for t in all_task_ids(task_names) if t not in done][:limit]
+    todo = [t for t in ids or all_task_ids(task_names) if t not in done][:limit]
     log(f"{len(done)} verdicts stored in {local_folder()}; verifying {len(todo)} more "
         f"with {workers} JVM(s)")
     context = multiprocessing.get_context("spawn")  # no JVM gateway inherited by a fork
@@ -207,17 +207,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="worker processes, one JVM each (default: 2)")
     parser.add_argument("--tasks", default=",".join(TASK_NAMES),
                         help="comma-separated task names (default: all 30)")
+    parser.add_argument("--ids", default="",
+                        help="comma-separated task ids (e.g. test-conductivity-var840) instead")
     parser.add_argument("--limit", type=int, default=None, help="verify at most N more variations")
     parser.add_argument("--flush", type=int, default=50, help="rewrite summary.json every N verdicts")
     parser.add_argument("--ship", action="store_true",
                         help=f"also write the summary to the package file {PACKAGE_FILE.name}")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.tasks.split(",") if n.strip()]
-    unknown = [n for n in names if n not in TASK_NAMES]
+    ids = [i.strip() for i in args.ids.split(",") if i.strip()]
+    unknown = [n for n in names if n not in TASK_NAMES] + [i for i in ids if not parse_task_id(i)]
     if unknown or args.workers < 1:
-        parser.error(f"unknown task(s) {unknown}; known: {', '.join(TASK_NAMES)}" if unknown
-                     else f"--workers must be at least 1, got {args.workers}")
-    run(args.workers, names, args.limit, args.flush, args.ship)
+        parser.error(f"unknown task(s) or id(s) {unknown}; tasks: {', '.join(TASK_NAMES)}"
+                     if unknown else f"--workers must be at least 1, got {args.workers}")
+    run(args.workers, names, args.limit, args.flush, args.ship, ids)
     return 0
 
 
