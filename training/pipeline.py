@@ -27,8 +27,10 @@ from earlyexp.errors import ConfigError
 from earlyexp.experience.collect import CollectConfig, EnvConfig, collect
 from earlyexp.training.evaluate import EvalConfig, evaluate
 from earlyexp.training.rl import RLConfig, train_rl
+from earlyexp.training import methods as warmstart_methods
 from earlyexp.training.warmstart import (
-    METHODS, DataConfig, ModelConfig, TrainConfig, WarmstartConfig, base_model_path, warmstart,
+    METHODS, DataConfig, ModelConfig, TrainConfig, WarmstartConfig, base_model_path, check_budget,
+    warmstart,
 )
 
 
@@ -53,7 +55,8 @@ class PipelineConfig:
     env: EnvConfig = field(default_factory=EnvConfig)
     seed: int = 0
     run_dir: str = "runs/pipeline"
-    methods: list[str] = field(default_factory=lambda: list(METHODS))
+    methods: list[str] = field(default_factory=lambda: ["il", "iwm", "sr"])
+    budget: str = "paper"             # paper | equal_updates (training/methods/base.py)
     collect: CollectSettings = field(default_factory=CollectSettings)
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -68,9 +71,11 @@ class PipelineConfig:
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown or not self.methods:
             raise ConfigError("methods", self.methods, f"must be a non-empty subset of {METHODS}")
-        if "sr" in self.methods and self.collect.k == 0:
-            raise ConfigError("collect.k", 0, "methods include sr, which reflects on the "
-                              "alternatives: set collect.k >= 1 or drop sr from methods")
+        check_budget(self.budget)
+        reflecting = [m for m in self.methods if warmstart_methods.get(m).reflects]
+        if reflecting and self.collect.k == 0:
+            raise ConfigError("collect.k", 0, f"methods include {reflecting}, which reflect on "
+                              "the alternatives: set collect.k >= 1 or drop them from methods")
         self.collect_config("(checked)", self.collect.policy_path or "(trained here)")
         # One length budget: the model's context, less the room every stage keeps for an action.
         context = self.model.tiny.max_positions
@@ -165,7 +170,7 @@ class Pipeline:
         with self.tracker.progress(None, "collect", unit="tasks") as bar:
             summary = collect(cfg, on_result=lambda done, total: bar.update(completed=done,
                                                                             total=total))
-        self.data_sizes.update(trajectories=summary.trajectories, transitions=summary.transitions)
+        self.data_sizes.update(stored_sizes(cfg.out_dir))  # all stored, not just this run's
         if summary.skipped:
             self.note(f"resumed: {summary.skipped} of {summary.tasks} tasks already stored")
         self.say(f"      {summary.trajectories} trajectories, {summary.transitions} transitions "
@@ -200,24 +205,35 @@ class Pipeline:
         if (out / "warmstart.json").exists():
             self.say(f"[2/4] warm-start {method}: already trained ({out})")
             self.note("resumed: already trained")
+            self._record_warmstart(method, out, log_losses=False)
             return out
         self.say(f"[2/4] warm-start {method}: {self.cfg.train.steps} updates")
-        cfg = WarmstartConfig(env=self.cfg.env, method=method,
+        cfg = WarmstartConfig(env=self.cfg.env, method=method, budget=self.cfg.budget,
                               experience_dir=str(self.root / "experience"),
                               model=self.cfg.model, data=self.cfg.data,
                               train=dataclasses.replace(self.cfg.train, seed=self.cfg.seed),
                               out_dir=str(out))
         base_model_path(cfg, self.cfg.methods)  # the tokenizer sees every method's data
         checkpoint = warmstart(cfg)
+        self._record_warmstart(method, checkpoint, log_losses=True)
+        return checkpoint
+
+    def _record_warmstart(self, method: str, checkpoint: Path, log_losses: bool) -> None:
+        """Data sizes (also of a resumed warm-start) and losses from its warmstart.json; a
+        checkpoint trained under another budget is refused, not silently reused."""
         import json
         summary = json.loads((checkpoint / "warmstart.json").read_text())
+        budget = (summary.get("budget") or {}).get("name", "equal_updates")  # older: equal
+        if budget != self.cfg.budget:
+            raise ConfigError("budget", self.cfg.budget, f"{checkpoint} was trained with "
+                              f"budget={budget}; use another run_dir for budget="
+                              f"{self.cfg.budget}, or budget={budget} to resume it")
         for name, size in summary["data_sizes"].items():
             self.data_sizes[f"{method}/{name}"] = size
-        for stage in summary["stages"]:
+        for stage in summary["stages"] if log_losses else []:
             for step, loss in enumerate(stage["losses"], start=1):
                 self.tracker.log({"loss": loss}, step * self.cfg.train.logging_steps,
                                  f"warmstart/{method}/{stage['name']}")
-        return checkpoint
 
     def reinforce(self, method: str, checkpoint: Path) -> Path:
         cfg = dataclasses.replace(self.cfg.rl, env=self.cfg.env, init=str(checkpoint),
@@ -309,6 +325,15 @@ class Pipeline:
     def say(self, text: str) -> None:
         if self.console is not None:
             self.console.print(text, highlight=False)
+
+
+def stored_sizes(experience_dir: str | Path) -> dict[str, int]:
+    """Trajectories and transitions an experience directory holds (its manifest's counts)."""
+    from earlyexp.experience.storage import read_manifest
+
+    shards = read_manifest(experience_dir)["shards"]
+    return {kind: sum(int(shard[kind]) for shard in shards)
+            for kind in ("trajectories", "transitions")}
 
 
 def _cell(result: dict | None) -> str:

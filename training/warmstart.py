@@ -1,17 +1,18 @@
-"""Warm-start training: imitation (IL), implicit world modeling (IWM), self-reflection (SR).
+"""Warm-start training: imitation (IL), implicit world modeling (IWM), self-reflection (SR)
+and any other objective registered in `training/methods/` (one module + one config each).
 
-Every method is a list of `Stage`s, each trained with TRL's `SFTTrainer`
-(completion-only loss) and all with the same total number of updates, so
-that the methods differ only in their data:
+A method turns its datasets into `Stage`s, each trained with TRL's `SFTTrainer`
+(completion-only loss); `budget` decides each stage's updates (`methods/base.py`):
 
-    il   IL data, `steps` updates
-    iwm  sequential: one epoch of IWM data (at most half the budget), then IL for
-         the rest; mixed: IWM and IL data shuffled together, `steps` updates
-    sr   reflections mixed with IL data, `steps` updates
+    paper          (default) the paper's protocol: IWM = one epoch of world-model data,
+                   then the IL schedule unchanged; SR = expert + reflections for the IL
+                   number of epochs; IL = `train.steps` updates
+    equal_updates  every method `train.steps` updates: a world-model stage at most half
+                   of them, imitation the rest
 
 The result is a plain Hugging Face checkpoint directory plus `warmstart.json`
-(method, data sizes, stages with their steps and losses, config, throughput, and the
-compute it ran with: precision and why, gradient checkpointing, threads).
+(method, budget, data sizes, stages with their steps and losses, config, throughput, and
+the compute it ran with: precision and why, gradient checkpointing, threads).
 
 Compute: TRL's `SFTConfig` defaults to bf16 and gradient checkpointing; both are set
 here explicitly. Precision follows `train.precision` (see `precision.py`: bf16 only
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from datasets import Dataset, concatenate_datasets
+from datasets import Dataset
 
 from earlyexp import threads
 from earlyexp.agents.prompts import LengthBudget
@@ -41,9 +42,12 @@ from earlyexp.experience.datasets import (
 )
 from earlyexp.experience.reflection import REFLECTORS
 from earlyexp.experience.storage import ExperienceStore
+from earlyexp.training import methods
+from earlyexp.training.methods import BUDGETS, Stage
 from earlyexp.training.precision import PRECISIONS, Precision, choose_precision
 
-METHODS = ("il", "iwm", "sr")
+#: The registered warm-start methods (training/methods/), the paper's three first.
+METHODS = methods.names()
 
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -139,7 +143,7 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
-    steps: int = 300                       # total optimizer updates, equal for every method
+    steps: int = 300                       # IL's optimizer updates (budget decides the others')
     batch_size: int = 16
     learning_rate: float = 1e-3
     warmup_ratio: float = 0.05             # linear warm-up over this fraction of a stage's updates
@@ -165,7 +169,8 @@ class TrainConfig:
 @dataclass
 class WarmstartConfig:
     env: EnvConfig = field(default_factory=EnvConfig)
-    method: str = "il"
+    method: str = "il"                     # a module of training/methods/ (method=<name>)
+    budget: str = "paper"                  # paper (IWM/SR train longer, as the paper) | equal_updates
     experience_dir: str = "runs/experience"
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -173,40 +178,18 @@ class WarmstartConfig:
     out_dir: str = "runs/warmstart"
 
     def __post_init__(self):
-        if self.method not in METHODS:
-            raise ConfigError("method", self.method, f"must be one of {METHODS}")
+        methods.get(self.method)  # ConfigError naming `method` and the choices
+        check_budget(self.budget)
 
 
-@dataclass
-class Stage:
-    name: str
-    dataset: Dataset
-    steps: int
+def check_budget(budget: str, key: str = "budget") -> None:
+    if budget not in BUDGETS:
+        from earlyexp.errors import closest
+        raise ConfigError(key, budget, f"must be one of {list(BUDGETS)}.{closest(budget, BUDGETS)}")
 
 
-# --- methods: each turns the data into stages with the same total budget -------------
-def il_stages(data: dict[str, Callable[[], Dataset]], cfg: WarmstartConfig) -> list[Stage]:
-    return [Stage("il", data["il"](), cfg.train.steps)]
-
-
-def iwm_stages(data, cfg: WarmstartConfig) -> list[Stage]:
-    iwm, il = data["iwm"](), data["il"]()
-    if cfg.data.iwm_schedule == "mixed":
-        return [Stage("iwm+il", _mix(iwm, il, cfg.train.seed), cfg.train.steps)]
-    epoch = math.ceil(len(iwm) / cfg.train.batch_size)
-    first = max(1, min(epoch, cfg.train.steps // 2))
-    return [Stage("iwm", iwm, first), Stage("il", il, cfg.train.steps - first)]
-
-
-def sr_stages(data, cfg: WarmstartConfig) -> list[Stage]:
-    return [Stage("sr+il", _mix(data["sr"](), data["il"](), cfg.train.seed), cfg.train.steps)]
-
-
-METHOD_STAGES = {"il": il_stages, "iwm": iwm_stages, "sr": sr_stages}
-
-
-def _mix(a: Dataset, b: Dataset, seed: int) -> Dataset:
-    return concatenate_datasets([a, b]).shuffle(seed=seed)
+#: method name -> its stages function (the registry's, kept for callers by name)
+METHOD_STAGES = {name: m.stages for name, m in methods.registry().items()}
 
 
 # --- data --------------------------------------------------------------------------
@@ -228,7 +211,7 @@ def datasets_for(cfg: WarmstartConfig, reflector=None, budget: LengthBudget | No
 
 
 #: The datasets each method trains on (what the tiny base model's tokenizer is built from).
-METHOD_DATA = {"il": ("il",), "iwm": ("iwm", "il"), "sr": ("sr", "il")}
+METHOD_DATA = {name: m.data for name, m in methods.registry().items()}
 
 
 def length_budget(cfg: WarmstartConfig, tokenizer, model_config) -> LengthBudget:
@@ -346,7 +329,7 @@ def warmstart(cfg: WarmstartConfig, reflector=None) -> Path:
     cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data,
                                                             max_length=budget.max_positions))
     data = datasets_for(cfg, reflector, budget)
-    stages = METHOD_STAGES[cfg.method](data, cfg)
+    stages = methods.get(cfg.method).stages(data, cfg)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     reports = [train_stage(model, tokenizer, stage, cfg, out, precision)
@@ -357,6 +340,7 @@ def warmstart(cfg: WarmstartConfig, reflector=None) -> Path:
     tokenizer.save_pretrained(out)
     summary = {
         "method": cfg.method, "base_model": str(base),
+        "budget": {"name": cfg.budget, "rule": BUDGETS[cfg.budget].rule},
         "data_sizes": {s.name: len(s.dataset) for s in stages},
         "steps": sum(s.steps for s in stages), "stages": reports,
         "seconds": time.perf_counter() - start, "config": to_dict(cfg),

@@ -51,6 +51,7 @@ def test_sr_targets_end_with_expert_action_and_name_alternatives(corridor_env,
 
 def test_iwm_keeps_the_update_budget_of_il(corridor_env, corridor_experience, tmp_path):
     cfg = warmstart_config(corridor_env, corridor_experience, tmp_path, "iwm", steps=50)
+    cfg.budget = "equal_updates"  # budget=paper is tested in test_methods.py
     stages = METHOD_STAGES["iwm"](datasets_for(cfg), cfg)
     assert [s.name for s in stages] == ["iwm", "il"]
     assert sum(s.steps for s in stages) == 50 and stages[0].steps <= 25
