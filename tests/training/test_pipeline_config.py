@@ -1,0 +1,55 @@
+"""The pipeline's collect settings, the one length budget, and the base model from the
+data the requested methods need."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from earlyexp.errors import ConfigError
+from earlyexp.experience.collect import CollectConfig, collect
+from earlyexp.training.config import load_config
+from earlyexp.training.pipeline import PipelineConfig
+from earlyexp.training.warmstart import base_model_path, datasets_for
+
+from .conftest import warmstart_config
+
+
+def pipeline(*overrides: str) -> PipelineConfig:
+    return load_config("pipeline", list(overrides), PipelineConfig)
+
+
+def test_collect_settings_carry_policy_path_and_temperature():
+    cfg = pipeline("collect.sampler=policy", "collect.policy_path=/ckpt", "collect.temperature=0.7")
+    collect_cfg = cfg.collect_config("/out", cfg.collect.policy_path)
+    assert (collect_cfg.sampler, collect_cfg.policy_path, collect_cfg.temperature) == \
+        ("policy", "/ckpt", 0.7)
+    expert_only = cfg.collect_config("/expert", k=0)  # the IL proposer's data
+    assert expert_only.k == 0 and expert_only.sampler == "uniform"
+
+
+@pytest.mark.parametrize("overrides, key", [
+    (["collect.k=0"], "collect.k"),                                  # sr needs alternatives
+    (["data.max_length=512"], "data.max_length"),                    # not the model's context
+    (["eval.max_new_tokens=32"], "data.max_new_tokens"),             # two budgets
+    (["collect.sampler=beam"], "sampler"),
+])
+def test_refused_before_any_work(overrides, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        pipeline(*overrides)
+
+
+def test_k0_without_sr_is_accepted():
+    assert pipeline("collect.k=0", "methods=[il,iwm]").collect.k == 0
+
+
+def test_base_model_is_built_from_the_requested_methods_data_only(corridor_env, tmp_path):
+    experience = tmp_path / "expert_only"
+    collect(CollectConfig(env=corridor_env, k=0, num_workers=0, out_dir=str(experience)))
+    cfg = warmstart_config(corridor_env, experience, tmp_path / "il")
+    with pytest.raises(Exception, match="SR dataset is empty"):
+        datasets_for(cfg)["sr"]()  # what used to kill the run at k=0
+    path = base_model_path(cfg, ["il", "iwm"])
+    record = json.loads((path / "tiny_model.json").read_text())
+    assert record["built_from"] == ["il", "iwm"]
+    assert (path / "config.json").exists() and (path / "tokenizer.json").exists()
