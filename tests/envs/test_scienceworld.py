@@ -339,6 +339,29 @@ def test_answer_to_a_question_never_asked_is_skipped(cache_dir):
     assert verdict.solved and verdict.raw_score == 1.0
 
 
+def test_verification_pass_is_cached_resumed_and_read_by_the_env(env, cache_dir):
+    """The pass runs in a worker process with its own JVM, stores one verdict per variation,
+    skips stored ones when run again, and the env counts them in its split note."""
+    ids = env.tasks("train")[:2]
+    messages: list[str] = []
+    try:
+        result = verify.run(1, [], ids=ids, log=messages.append)
+        assert result.verified == set(ids) and not result.unsolved
+        assert sorted(p.stem for p in (local_folder() / "verdicts").glob("*.json")) == sorted(ids)
+        again = verify.run(1, [], ids=ids, log=messages.append)
+        assert again.verified == set(ids) and "verifying 0 more" in messages[-2]
+        fresh = envs.make("scienceworld", task_names=TASKS, variations_per_task=2,
+                          snapshot_replicas=0)
+        try:
+            assert fresh.split_note().startswith("gold paths verified 2/")
+        finally:
+            fresh.close()
+    finally:
+        for path in (local_folder() / "verdicts").glob("*.json"):
+            path.unlink()
+        (local_folder() / "summary.json").unlink(missing_ok=True)
+
+
 def test_unsolved_variations_are_left_out_of_the_splits(env, local_verdicts):
     dropped = env.tasks("train")[0]
     local_verdicts([Verdict(dropped, False, 30, 12, 0.5, 12, "focus on nothing", "No known action")])
