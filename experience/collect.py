@@ -145,8 +145,8 @@ def _unless_expert_gave_up(result: TaskResult, max_steps: int) -> TaskResult:
              or len(trajectory.steps) >= max_steps)
     if ended:
         return result
-    error = (f"expert failure: the expert gave up after {len(trajectory.steps)} steps "
-             "(the environment rejected its action)")
+    error = (f"expert failure: no expert action after {len(trajectory.steps)} steps, before "
+             "the episode ended (an expert gives up where the env rejected its action)")
     return TaskResult(replace(trajectory, error=error))
 
 
