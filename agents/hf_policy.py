@@ -113,13 +113,12 @@ class HFPolicy:
         # A fresh GenerationConfig: a checkpoint's own defaults (top_k=50, repetition
         # penalty, ...) would make the sampled distribution differ from softmax(logits / T).
         config = GenerationConfig(
-            max_new_tokens=max_new_tokens, do_sample=temperature > 0,
+            max_new_tokens=max_new_tokens, num_return_sequences=n, do_sample=temperature > 0,
             temperature=temperature if temperature > 0 else None, top_k=0 if temperature > 0 else None,
             top_p=1.0 if temperature > 0 else None,
             eos_token_id=self.stop_ids, pad_token_id=self.tokenizer.pad_token_id,
             return_dict_in_generate=True, output_logits=True)
-        out = self.model.generate(input_ids=ids, attention_mask=mask, generation_config=config,
-                                  num_return_sequences=n)
+        out = self.model.generate(input_ids=ids, attention_mask=mask, generation_config=config)
         new_tokens = out.sequences[:, ids.shape[1]:]                            # (B·n, T)
         logits = torch.stack(out.logits, dim=1).float()                         # (B·n, T, V)
         logprobs = torch.log_softmax(logits / (temperature if temperature > 0 else 1.0), -1)

@@ -49,6 +49,7 @@ class Episode:
     terminated: bool = False          # the task ended (won or lost): nothing follows
     truncated: bool = False           # cut by the step limit while the task was still open
     final_state: State | None = None  # with keep_turns, the state a truncated episode stopped in
+    goal: str = ""                    # the instruction (search metrics compare queries with it)
 
     @property
     def length(self) -> int:
@@ -151,7 +152,7 @@ def run_episodes(agent: Agent, make_env: Callable[[], Any], jobs: list[tuple[str
                     task_id, seed = jobs[next_job]
                     obs, info = env.reset(seed=seed, options={"task_id": task_id})
                     state = State(info["goal"], obs, [], info["admissible_actions"])
-                    live[slot] = (next_job, state, info, Episode(task_id, seed))
+                    live[slot] = (next_job, state, info, Episode(task_id, seed, goal=info["goal"]))
                     next_job += 1
             slots = sorted(live)
             decisions = agent.act([live[s][1] for s in slots], [live[s][2] for s in slots])

@@ -366,3 +366,34 @@ def test_choice_softmax_reference_is_sane():
     scores = [rng.uniform(-20, 0) for _ in range(5)]
     got = choice_log_probs(torch.tensor(scores, dtype=torch.float64), [5], 3.0)[0].numpy()
     np.testing.assert_allclose(np.exp(got), softmax(np.array(scores) / 3.0), atol=1e-12)
+
+
+# --------------------------------------------------------------------------- tracker
+def test_a_search_agent_iteration_logs_every_tracker_metric(tmp_path):
+    """searchqa in rank mode with Clip-Cov: search metrics come from the family's declared
+    `search_query`, pass@k climbs the ladder to the group size, the collapse fit is refused
+    (one point) and update sparsity is measured at the checkpoint."""
+    from earlyexp.envs.registration import spec
+
+    env = envs.make("searchqa", **spec("searchqa").smoke_kwargs)
+    texts = []
+    for task in env.tasks("train")[:6]:
+        obs, info = env.reset(options={"task_id": task})
+        prompt = render(State(info["goal"], obs, [], info["admissible_actions"]))
+        texts += [f"{prompt} {a}" for a in info["admissible_actions"]]
+    env.close()
+    init = create_tiny_model(texts, tmp_path / "model", TinyModelConfig(
+        vocab_size=400, hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64,
+        max_positions=512))
+    cfg = RLConfig(env=EnvConfig("searchqa", spec("searchqa").smoke_kwargs), init=str(init),
+                   iterations=1, tasks_per_iteration=2, group_size=4, temperature=2.0,
+                   policy_loss="clip_cov", clip_cov_ratio=0.5, entropy_coef=0.01,
+                   out_dir=str(tmp_path / "run"), checkpoint_every=1)
+    metrics = train_rl(cfg).history[0]["metrics"]
+    for key in ("search_calls_per_episode", "unique_query_ratio", "query_distinct_1",
+                "query_vendi", "query_question_overlap", "template_entropy", "pass@1", "pass@2",
+                "pass@4", "policy_entropy/choice", "logp_adv_cov", "logp_adv_cov/top",
+                "losses/cov_clipfrac", "params/changed", "params/changed/attention"):
+        assert key in metrics, key
+    assert metrics["collapse/ok"] == 0.0 and "collapse/r2" not in metrics
+    assert metrics["search_calls_per_episode"] > 0 and 0 < metrics["params/changed"] <= 1

@@ -81,7 +81,9 @@ def test_grpo_iteration_runs_on_cpu_and_writes_a_loadable_checkpoint(
     for key in ("success", "return_mean", "entropy", "losses/policy_loss", "losses/approx_kl",
                 "losses/clipfrac", "clip_ratio/low_mean", "clip_ratio/high_mean",
                 "losses/grad_norm", "rl/zero_variance_groups", "time/generate_s", "time/env_s",
-                "time/update_s", "unique_trajectory_ratio", "rl/choice_entropy"):
+                "time/update_s", "unique_trajectory_ratio", "policy_entropy/choice",
+                "policy_entropy", "pass@1", "pass@2", "pass@3", "template_entropy", "vendi",
+                "logp_adv_cov", "logp_adv_cov/top", "collapse/ok", "params/changed"):
         assert key in metrics, key
     # one step on exactly the rollout policy: the recomputed behaviour log-probs match it
     assert metrics["losses/approx_kl"] == pytest.approx(0.0, abs=1e-6)

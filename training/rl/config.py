@@ -13,6 +13,7 @@ from earlyexp.experience.collect import EnvConfig
 ALGOS = ("grpo", "ppo")
 MODES = ("rank", "generate")
 BACKENDS = ("hf", "vllm")
+POLICY_LOSSES = ("clip", "clip_cov", "kl_cov")   # training/rl/losses.py POLICY_LOSSES
 ADVANTAGE_SCALING = ("group", "none")   # group: (R - mean) / std (GRPO); none: R - mean (Dr. GRPO)
 
 # Keys that may differ when a run resumes: they change how long or where it runs, not what
@@ -52,6 +53,13 @@ class RLConfig:
     clip_high: float = 0.28           # ratio clipped above at 1 + clip_high (clip-higher)
     kl_coef: float = 0.0              # k3 KL to the frozen init checkpoint; 0 = no ref model
     entropy_coef: float = 0.0         # entropy bonus on completion tokens
+    policy_loss: str = "clip"         # clip (PPO) | clip_cov | kl_cov (Cui et al. 2025)
+    clip_cov_ratio: float = 2e-4      # clip_cov: share of tokens whose gradient is cut
+    clip_cov_low: float = 1.0         # clip_cov: covariance band the cut tokens come from
+    clip_cov_high: float = 5.0
+    kl_cov_ratio: float = 2e-4        # kl_cov: share of top-covariance tokens penalised
+    kl_cov_coef: float = 1.0          # kl_cov: weight of |log π - log π_old| on them
+    cov_top_fraction: float = 2e-3    # logging: Cov(log π, A) over this top share of tokens
     # --- GRPO ------------------------------------------------------------------------
     scale_advantages: str = "group"   # group: divide by the group std | none: Dr. GRPO
     filter_zero_variance: bool = False  # drop groups whose returns are all equal from the loss
@@ -78,6 +86,15 @@ class RLConfig:
         _choice("mode", self.mode, MODES)
         _choice("backend", self.backend, BACKENDS)
         _choice("scale_advantages", self.scale_advantages, ADVANTAGE_SCALING)
+        _choice("policy_loss", self.policy_loss, POLICY_LOSSES)
+        for key in ("clip_cov_ratio", "kl_cov_ratio", "cov_top_fraction"):
+            if not 0 < getattr(self, key) <= 1:
+                raise ConfigError(key, getattr(self, key), "must be in (0, 1]")
+        if not self.clip_cov_low < self.clip_cov_high:
+            raise ConfigError("clip_cov_low", (self.clip_cov_low, self.clip_cov_high),
+                              "must be below clip_cov_high")
+        if self.kl_cov_coef < 0:
+            raise ConfigError("kl_cov_coef", self.kl_cov_coef, "must be >= 0")
         for key in ("iterations", "tasks_per_iteration", "ppo_epochs", "minibatch_size",
                     "num_envs", "checkpoint_every", "max_new_tokens"):
             if getattr(self, key) < 1:

@@ -25,7 +25,7 @@ import torch
 
 from earlyexp.training.rl.advantages import group_advantages
 from earlyexp.training.rl.config import RLConfig
-from earlyexp.training.rl.losses import policy_objective
+from earlyexp.training.rl.losses import policy_objective, surrogate
 from earlyexp.training.rl.model import Minibatch
 from earlyexp.training.rl.rollout import Rollouts, TurnSample
 
@@ -81,4 +81,4 @@ class GRPO:
         cfg = self.cfg
         return policy_objective(logp, mb.old_logp, mb.advantages, mb.loss_mask,
                                 cfg.clip_low, cfg.clip_high, mb.ref_logp, cfg.kl_coef,
-                                entropy, cfg.entropy_coef)
+                                entropy, cfg.entropy_coef, surrogate(cfg))

@@ -89,13 +89,19 @@ def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> float:
 def policy_objective(logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Tensor,
                      mask: torch.Tensor, clip_low: float, clip_high: float,
                      ref_logp: torch.Tensor | None = None, kl_coef: float = 0.0,
-                     entropy: torch.Tensor | None = None, entropy_coef: float = 0.0
-                     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                     entropy: torch.Tensor | None = None, entropy_coef: float = 0.0,
+                     surrogate=None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The policy part shared by GRPO and PPO (all token tensors (B, C)):
 
         L_π = L_clip + β · mean_t KL_k3(π || π_ref) - c_H · mean_t H(π(·|s_t))
+
+    `surrogate(logp, old_logp, advantages, mask)` replaces L_clip (Clip-Cov, KL-Cov:
+    `POLICY_LOSSES`); by default it is `clipped_policy_loss`.
     """
-    loss, stats = clipped_policy_loss(logp, old_logp, advantages, mask, clip_low, clip_high)
+    if surrogate is None:
+        loss, stats = clipped_policy_loss(logp, old_logp, advantages, mask, clip_low, clip_high)
+    else:
+        loss, stats = surrogate(logp, old_logp, advantages, mask)
     stats["policy_loss"] = loss.detach()
     if kl_coef > 0:
         if ref_logp is None:
@@ -233,3 +239,9 @@ def _kl_cov_loss(logp, old_logp, advantages, mask, cfg, generator=None):
 #: `policy_loss` config value -> fn(logp, old_logp, advantages, mask, cfg, generator=None)
 #: returning (loss, stats); `cfg` is read for clip_low/high, clip_cov_*, kl_cov_*.
 POLICY_LOSSES = {"clip": _clip_loss, "clip_cov": _clip_cov_loss, "kl_cov": _kl_cov_loss}
+
+
+def surrogate(cfg):
+    """The policy surrogate `cfg.policy_loss` names, as `policy_objective` takes it."""
+    loss = POLICY_LOSSES[cfg.policy_loss]
+    return lambda logp, old_logp, advantages, mask: loss(logp, old_logp, advantages, mask, cfg)

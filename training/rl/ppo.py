@@ -28,7 +28,9 @@ import torch
 from earlyexp.training.rl.advantages import gae
 from earlyexp.training.rl.config import RLConfig
 from earlyexp.training.rl.grpo import Advantages
-from earlyexp.training.rl.losses import clipped_value_loss, explained_variance, policy_objective
+from earlyexp.training.rl.losses import (
+    clipped_value_loss, explained_variance, policy_objective, surrogate,
+)
 from earlyexp.training.rl.model import Minibatch
 from earlyexp.training.rl.rollout import Rollouts, TurnSample
 
@@ -72,7 +74,7 @@ class PPO:
         cfg = self.cfg
         loss, stats = policy_objective(logp, mb.old_logp, mb.advantages, mb.loss_mask,
                                        cfg.clip_low, cfg.clip_high, mb.ref_logp, cfg.kl_coef,
-                                       entropy, cfg.entropy_coef)
+                                       entropy, cfg.entropy_coef, surrogate(cfg))
         v_loss, v_stats = clipped_value_loss(values, mb.old_values, mb.returns, cfg.vf_clip,
                                              mb.weight)
         stats.update(v_stats, value_loss=v_loss.detach())

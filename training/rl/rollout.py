@@ -63,11 +63,14 @@ class Rollouts:
         return [e.episode_return for e in self.episodes]
 
     def group_records(self) -> list[dict[str, Any]]:
-        """Per group: task, seed, each episode's actions, success and return (for diversity)."""
+        """Per group: task, seed, goal, each episode's actions, success, return and whether it
+        ended by its own action (not the step limit) — what the diversity metrics read."""
         return [{"task_id": self.episodes[g[0]].task_id, "seed": self.episodes[g[0]].seed,
+                 "goal": self.episodes[g[0]].goal,
                  "actions": [self.episodes[i].actions for i in g],
                  "success": [self.episodes[i].success for i in g],
-                 "return": [self.episodes[i].episode_return for i in g]} for g in self.groups]
+                 "return": [self.episodes[i].episode_return for i in g],
+                 "terminated": [self.episodes[i].terminated for i in g]} for g in self.groups]
 
 
 def sample_jobs(tasks: list[str], num_groups: int, group_size: int, rng: random.Random

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from earlyexp.errors import ConfigError
+from earlyexp.experience.search_metrics import declared_search_query
 from earlyexp.training.rl.checkpoint import (  # noqa: F401  (re-exported)
     CHECKPOINTS, FINAL, LATEST, _load_trainer_state, export_final, latest_checkpoint, resume_point,
     rewind_logs, save_checkpoint)
@@ -43,6 +44,10 @@ from earlyexp.training.rl.config import RLConfig
 from earlyexp.training.rl.distributed import Distributed
 from earlyexp.training.rl.errors import NonFiniteLossError
 from earlyexp.training.rl.grpo import GRPO
+from earlyexp.training.rl.metrics import (
+    EnvDeclarations, collapse_metrics, covariance_metrics, entropy_metrics, reasoning_metrics,
+    rollout_metrics, update_sparsity,
+)
 from earlyexp.training.rl.model import ActorCritic, collate
 from earlyexp.training.rl.ppo import PPO
 from earlyexp.training.rl.rollout import (
@@ -106,8 +111,10 @@ def train_rl(cfg: RLConfig, tracker: MetricsLogger | None = None, stage: str = "
     try:
         pool = probe.tasks(cfg.split)
         reward_range = tuple(float(x) for x in probe.reward_range)
+        declarations = EnvDeclarations(declared_search_query(probe), probe.action_template)
     finally:
         probe.close()
+    init_state = _initial_state(cfg, module, resume_from)
     pool = pool[: cfg.num_tasks] if cfg.num_tasks else pool
     rollout_policy = policy
     if cfg.backend == "vllm":
@@ -125,8 +132,12 @@ def train_rl(cfg: RLConfig, tracker: MetricsLogger | None = None, stage: str = "
     try:
         for iteration in range(start + 1, cfg.iterations + 1):
             record = run_iteration(cfg, iteration, algo, policy, rollout_policy, module, wrapped,
-                                   optimizer, ref, pool, reward_range, dist, last_checkpoint)
+                                   optimizer, ref, pool, reward_range, dist, last_checkpoint,
+                                   declarations)
             history.append(record)
+            record["metrics"].update(collapse_metrics(history, cfg.rollouts_per_iteration))
+            if iteration % cfg.checkpoint_every == 0 or iteration == cfg.iterations:
+                record["metrics"].update(update_sparsity(init_state, module))
             if dist.is_main:
                 tracker.log(record["metrics"], step=iteration, stage=stage)
                 if cfg.log_episodes:
@@ -148,7 +159,9 @@ def train_rl(cfg: RLConfig, tracker: MetricsLogger | None = None, stage: str = "
 # --------------------------------------------------------------------------- one iteration
 def run_iteration(cfg: RLConfig, iteration: int, algo, policy, rollout_policy, module, wrapped,
                   optimizer, ref, pool: list[str], reward_range, dist: Distributed,
-                  last_checkpoint: str | None) -> dict[str, Any]:
+                  last_checkpoint: str | None,
+                  declarations: EnvDeclarations | None = None) -> dict[str, Any]:
+    declarations = declarations or EnvDeclarations()
     t_start = time.perf_counter()
     # 1. rollouts (with dynamic sampling: more groups until enough carry a signal)
     played, rollouts, sampling = play(cfg, iteration, rollout_policy, pool, reward_range, dist)
@@ -170,8 +183,12 @@ def run_iteration(cfg: RLConfig, iteration: int, algo, policy, rollout_policy, m
     t_end = time.perf_counter()
 
     groups_out = dist.gather_objects(played.group_records())
-    metrics = {**rollout_metrics(groups_out, played, dist), **adv.metrics, **stats, **sampling,
-               **entropy_metrics(samples, behaviour, dist)}
+    metrics = {"success": sum(s for g in groups_out for s in g["success"])
+               / max(1, sum(len(g["success"]) for g in groups_out)),
+               **rollout_metrics(groups_out, played, dist, cfg.group_size, declarations),
+               **adv.metrics, **stats, **sampling, **entropy_metrics(samples, behaviour, dist),
+               **reasoning_metrics(samples, policy.tokenizer),
+               **covariance_metrics(samples, behaviour, adv.advantages, cfg.cov_top_fraction)}
     metrics.update({
         "time/iteration_s": t_end - t_start, "time/rollout_s": t_rollout - t_start,
         "time/generate_s": played.timings["generate_s"], "time/env_s": played.timings["env_s"],
@@ -318,51 +335,6 @@ def update(cfg: RLConfig, iteration: int, algo, samples, behaviour, ref_logp, ad
     return {_log_key(k): v / count for k, v in totals.items()}
 
 
-def entropy_metrics(samples: list[TurnSample], behaviour: dict[str, Any], dist: Distributed
-                    ) -> dict[str, float]:
-    """The acting policy's entropy (nats) under the behaviour weights, at the rollout
-    temperature: `rl/choice_entropy` over rank-mode turns (the categorical over the
-    candidates), `rl/token_entropy` over generated tokens, and `entropy`, their mean
-    over every action unit (a choice or a token)."""
-    sums = {"choice": 0.0, "token": 0.0}
-    counts = {"choice": 0.0, "token": 0.0}
-    for sample, entropy in zip(samples, behaviour["entropy"]):
-        kind = "choice" if sample.is_choice else "token"
-        sums[kind] += float(entropy.sum())
-        counts[kind] += len(entropy)
-    metrics = {}
-    for kind in sums:
-        total, n = dist.reduce(sums[kind]), dist.reduce(counts[kind])
-        if n:
-            metrics[f"rl/{kind}_entropy"] = total / n
-    metrics["entropy"] = (dist.reduce(sums["choice"] + sums["token"])
-                          / max(1.0, dist.reduce(counts["choice"] + counts["token"])))
-    return metrics
-
-
-def rollout_metrics(groups: list[dict[str, Any]], rollouts: Rollouts, dist: Distributed
-                    ) -> dict[str, float]:
-    """Success, return, length and diversity over every rank's episodes."""
-    from earlyexp.experience.diversity import diversity_metrics
-
-    successes = [s for g in groups for s in g["success"]]
-    returns = [r for g in groups for r in g["return"]]
-    lengths = [len(a) for g in groups for a in g["actions"]]
-    invalid = dist.reduce(sum(e.invalid_actions for e in rollouts.episodes))
-    metrics = {
-        "success": sum(successes) / len(successes),
-        "return_mean": sum(returns) / len(returns),
-        "return_std": float(np.std(returns)),
-        "episode_length": sum(lengths) / len(lengths),
-        "invalid_rate": invalid / max(1, sum(lengths)),
-        "rl/episodes": float(len(successes)),
-        "rl/turns": float(sum(lengths)),
-    }
-    diversity = diversity_metrics([g["actions"] for g in groups], [g["success"] for g in groups])
-    metrics.update({k: v for k, v in diversity.items() if k != "success"})
-    return metrics
-
-
 # --------------------------------------------------------------------------- helpers
 def _reference(cfg: RLConfig, device) -> ActorCritic:
     """The frozen init checkpoint, for the KL term."""
@@ -372,6 +344,15 @@ def _reference(cfg: RLConfig, device) -> ActorCritic:
                       temperature=cfg.temperature).to(device)
     ref.eval().requires_grad_(False)
     return ref
+
+
+def _initial_state(cfg: RLConfig, module, resume_from: Path | None) -> dict[str, torch.Tensor]:
+    """The warm-start's weights on the CPU, to measure how much of the model RL changed."""
+    if resume_from is None:
+        return {k: v.detach().cpu().clone() for k, v in module.lm.state_dict().items()}
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(cfg.init).state_dict()
 
 
 def _default_tracker(out_dir: Path, cfg: RLConfig, config_dict: dict):
