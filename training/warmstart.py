@@ -257,7 +257,8 @@ def training_precision(cfg: WarmstartConfig) -> Precision:
 
 
 def train_stage(model, tokenizer, stage: Stage, cfg: WarmstartConfig, out_dir: Path,
-                precision: Precision) -> dict[str, Any]:
+                precision: Precision, callbacks: tuple = ()) -> dict[str, Any]:
+    """Train `model` on one stage; `callbacks` are extra transformers TrainerCallbacks."""
     import datasets
     import torch
     from transformers import PrinterCallback
@@ -285,6 +286,8 @@ def train_stage(model, tokenizer, stage: Stage, cfg: WarmstartConfig, out_dir: P
     dataset = fit_to_length(stage.dataset, tokenizer, cfg.data.max_length)
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
     trainer.remove_callback(PrinterCallback)  # losses go to warmstart.json and the tracker
+    for callback in callbacks:
+        trainer.add_callback(callback)
     start = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - start
