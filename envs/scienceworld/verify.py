@@ -191,13 +191,22 @@ def run(workers: int, task_names: Iterable[str], limit: int | None = None, flush
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker) as pool:
         for count, verdict in enumerate(pool.map(_verify, todo, chunksize=1), start=1):
             if not verdict["solved"]:
-                log(f"unsolved {verdict['task_id']}: step {verdict['rejected_step']} "
-                    f"{verdict['rejected_action']!r} -> {verdict['reply']!r} {verdict['error'] or ''}")
+                log(f"unsolved {verdict['task_id']}: {_why(verdict)}")
             if count % flush == 0:
                 log(f"{count}/{len(todo)}: {write_summary().summary(list(done) + todo)}")
     verification = write_summary(ship)
     log(verification.summary(list(done) + todo))
     return verification
+
+
+def _why(verdict: dict) -> str:
+    if verdict["error"]:
+        return f"the simulator threw: {verdict['error']}"
+    if verdict["rejected_action"] is not None:
+        return (f"step {verdict['rejected_step']} {verdict['rejected_action']!r} -> "
+                f"{verdict['reply']!r}")
+    ending = "failed" if verdict["raw_score"] < 0 else "ended uncompleted"
+    return f"the path {ending} after {verdict['steps']} steps (score {verdict['raw_score']:.2f})"
 
 
 def main(argv: list[str] | None = None) -> int:
