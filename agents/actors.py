@@ -25,7 +25,8 @@ from typing import Any, Protocol
 
 from earlyexp.agents.hf_policy import softmax_sample
 from earlyexp.agents.policy import Policy
-from earlyexp.agents.prompts import PromptFormat, State, parse_action, render
+from earlyexp.agents.context import prompt_room
+from earlyexp.agents.prompts import PromptFormat, PromptRenderer, State, parse_action
 from earlyexp.errors import ConfigError
 
 MODES = ("generate", "rank")
@@ -89,9 +90,30 @@ class LMAgent:
         self.temperature, self.max_new_tokens = temperature, max_new_tokens
         self.rng = random.Random(seed)
         self.name = name
+        tokenizer = getattr(policy, "tokenizer", None)
+        self.renderer = (PromptRenderer.for_tokenizer(self.fmt, tokenizer) if tokenizer is not None
+                         else PromptRenderer(self.fmt))
+
+    def prompts(self, states: list[State]) -> list[str]:
+        """Each state's prompt, fitted to the policy's context (`LengthBudget`'s room: the
+        context less room for the action — a generated one, or the longest candidate where
+        it ranks), so the cut in `agents/context.py` never drops the goal."""
+        if self.renderer.count is None or not hasattr(self.policy, "max_positions"):
+            return [r.text for r in self.renderer.render_all(states)]
+        completion = [self.max_new_tokens] * len(states)
+        ranked = [i for i, s in enumerate(states) if self.mode == "rank" and s.admissible_actions]
+        if ranked:
+            sizes = self.renderer.count([f" {a}" for i in ranked
+                                         for a in states[i].admissible_actions])
+            for i in ranked:
+                n = len(states[i].admissible_actions)
+                completion[i] = max(self.max_new_tokens, max(sizes[:n]) + 1)   # + EOS
+                sizes = sizes[n:]
+        budgets = [prompt_room(self.policy.max_positions, c) for c in completion]
+        return [r.text for r in self.renderer.render_all(states, budgets)]
 
     def act(self, states, infos):
-        prompts = [render(s, self.fmt) for s in states]
+        prompts = self.prompts(states)
         decisions: list[Decision | None] = [None] * len(states)
         ranked = [i for i, s in enumerate(states)
                   if self.mode == "rank" and s.admissible_actions]

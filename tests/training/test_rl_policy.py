@@ -135,7 +135,7 @@ def test_a_ranked_action_is_trained_on_the_ids_it_was_chosen_under(short_model):
     state = State("Open the gate.", "The gate is shut. " * 12, [], actions)
     agent = LMAgent(policy, "rank", temperature=1.0, seed=3)
     (decision,) = agent.act([state], [{}])
-    prompt_ids, _ = reference_scores(policy, render(state), CANDIDATES)
+    prompt_ids, _ = reference_scores(policy, decision.prompt, CANDIDATES)
     assert decision.prompt_ids == prompt_ids
     episode = Episode("t", 0, [decision.action], turns=[Turn(decision, 1.0, True, "")])
     (sample,) = to_samples(Rollouts([episode], [[0]]))
@@ -397,3 +397,22 @@ def test_a_search_agent_iteration_logs_every_tracker_metric(tmp_path):
         assert key in metrics, key
     assert metrics["collapse/ok"] == 0.0 and "collapse/r2" not in metrics
     assert metrics["search_calls_per_episode"] > 0 and 0 < metrics["params/changed"] <= 1
+
+
+@pytest.mark.parametrize("mode", ["rank", "generate"])
+def test_an_agent_fits_long_states_into_its_context_without_losing_the_goal(phrases_model,
+                                                                           mode):
+    """The renderer fits the prompt into the policy's room, so the token cut never fires
+    and the goal survives a state far longer than the 256-token context."""
+    policy = load_policy(phrases_model)
+    actions = [c.removeprefix(" ") for c in CANDIDATES]
+    history = [{"observation": "You wait by the north tower gate.", "action": "look"}] * 12
+    state = State("Open the gate.", "The gate is shut. " * 200, history, actions)
+    assert len(policy.tokenizer(render(state))["input_ids"]) > 4 * policy.max_positions
+    (decision,) = LMAgent(policy, mode, temperature=1.0, max_new_tokens=5).act([state], [{}])
+    assert decision.prompt.startswith("Goal: Open the gate.")
+    assert decision.prompt.rstrip().endswith("Action:")
+    encoded = policy.tokenizer(decision.prompt, add_special_tokens=False)["input_ids"]
+    assert encoded == decision.prompt_ids            # fitted by the renderer, not cut
+    longest = max(len(c) for c in policy.action_ids(CANDIDATES)) if mode == "rank" else 5
+    assert len(decision.prompt_ids) + max(longest, 5) <= policy.max_positions

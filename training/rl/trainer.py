@@ -275,17 +275,18 @@ def score_samples(module, samples: list[TurnSample], pad_id: int, batch_size: in
 
 def final_state_values(cfg: RLConfig, module, policy, rollouts: Rollouts) -> dict[int, float]:
     """V(s_T) of every episode the step limit cut short (PPO bootstraps from it), by
-    episode index; the prompt is cut as the agent would have cut it in that state."""
-    from earlyexp.agents.prompts import render
+    episode index; the state is rendered and cut as the agent would have in it."""
+    from earlyexp.agents.actors import LMAgent
 
     cut = [i for i, e in enumerate(rollouts.episodes) if e.truncated and e.final_state]
     if not cut:
         return {}
     states = [rollouts.episodes[i].final_state for i in cut]
+    agent = LMAgent(policy, cfg.mode, cfg.env.prompt_format(), max_new_tokens=cfg.max_new_tokens)
     room = [cfg.max_new_tokens if cfg.mode == "generate" or not s.admissible_actions else
             max(len(ids) for ids in policy.action_ids([f" {a}" for a in s.admissible_actions]))
             for s in states]
-    rows = policy.prompt_ids([render(s, cfg.env.prompt_format()) for s in states], room)
+    rows = policy.prompt_ids(agent.prompts(states), room)
     module.eval()
     values = module.state_values(rows, policy.tokenizer.pad_token_id)
     return dict(zip(cut, values.float().cpu().tolist()))
