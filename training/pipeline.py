@@ -12,18 +12,33 @@ for every warm-start; only `init` differs, so the comparison isolates the warm-s
 Each stage's wall time (collection, reference bounds, each warm-start, each RL run,
 each evaluation) is printed as a table at the end and stored in run.json
 (`stage_seconds`); a stage found already complete shows as resumed.
+
+RL variants (`rl_variants: {name: {rl key: value}}`) add RL runs per warm-start that
+differ from the `rl` block in the keys given, e.g. a collapse mitigation:
+
+    rl_variants: {clip_cov: {policy_loss: clip_cov}}
+
+From warm-start `il` that is one more RL run, logged and reported as `il+clip_cov`
+(stage `rl/il+clip_cov`, output `rl/il+clip_cov/`, evaluated after RL like `il`); its
+before-RL row is the `il` warm-start's evaluation, recorded under both names. Seeds are
+separate pipelines (`earlyexp compare compare.seeds=[0,1,2]`); `earlyexp report` over
+their run directories draws each setting as the mean with a band over its seeds.
 """
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
 from earlyexp import threads
-from earlyexp.errors import ConfigError
+from earlyexp.errors import ConfigError, closest
 from earlyexp.experience.collect import CollectConfig, EnvConfig, collect
 from earlyexp.training.evaluate import EvalConfig, evaluate
 from earlyexp.training.rl import RLConfig, train_rl
@@ -62,6 +77,8 @@ class PipelineConfig:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     rl: RLConfig = field(default_factory=lambda: RLConfig(init="(set per warm-start)"))
+    rl_variants: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> rl keys:
+                                      # one more RL run per warm-start each, labelled <method>+<name>
     run_rl: bool = True
     eval: EvalConfig = field(default_factory=EvalConfig)
     eval_splits: list[str] = field(default_factory=lambda: ["test"])
@@ -77,6 +94,8 @@ class PipelineConfig:
             raise ConfigError("collect.k", 0, f"methods include {reflecting}, which reflect on "
                               "the alternatives: set collect.k >= 1 or drop them from methods")
         self.collect_config("(checked)", self.collect.policy_path or "(trained here)")
+        self._adopt_env_and_seed()
+        variants = {name: self.rl_config(name) for name in self.rl_variants}
         # One length budget: the model's context, less the room every stage keeps for an action.
         context = self.model.tiny.max_positions
         if self.model.path is None and self.data.max_length not in (None, context):
@@ -85,10 +104,56 @@ class PipelineConfig:
                               "evaluation and RL share the model's context as their one budget")
         rooms = {"data.max_new_tokens": self.data.max_new_tokens,
                  "eval.max_new_tokens": self.eval.max_new_tokens,
-                 "rl.max_new_tokens": self.rl.max_new_tokens}
+                 "rl.max_new_tokens": self.rl.max_new_tokens,
+                 **{f"rl_variants.{name}.max_new_tokens": rl.max_new_tokens
+                    for name, rl in variants.items()}}
         if len(set(rooms.values())) > 1:
             raise ConfigError("data.max_new_tokens", rooms, "must equal eval.max_new_tokens and "
                               "rl.max_new_tokens (the prompt budget all stages share); set all three")
+
+    def _adopt_env_and_seed(self) -> None:
+        """The RL stage runs in the pipeline's env with its seed, so `rl` shows them (the
+        report's config section prints this block). `rl.env` left at its default is
+        replaced; one that names another env or other env keys is refused, as is another
+        `rl.seed`."""
+        if self.rl.env != EnvConfig() and not _within(self.rl.env, self.env):
+            raise ConfigError("rl.env", self.rl.env.name, f"the pipeline's RL runs in its env "
+                              f"({self.env.name!r}, set by env=...): drop rl.env, or run "
+                              "`earlyexp rl` on its own for another env")
+        if self.rl.seed not in (RLConfig.seed, self.seed):
+            raise ConfigError("rl.seed", self.rl.seed, f"the pipeline's RL takes its seed "
+                              f"(seed={self.seed}): drop rl.seed and set seed=...")
+        self.rl.env, self.rl.seed = self.env, self.seed
+
+    def rl_config(self, variant: str | None = None) -> RLConfig:
+        """The `rl` block, or `rl_variants[variant]` applied to it (type-checked, then
+        checked as any RLConfig): the settings shared by every warm-start's RL run."""
+        if variant is None:
+            return self.rl
+        key = f"rl_variants.{variant}"
+        if not VARIANT_NAME.fullmatch(variant):
+            raise ConfigError("rl_variants", variant, "a variant name is part of a stage, a "
+                              "directory and a label: use letters, digits, '_' or '-'")
+        overrides = self.rl_variants[variant]
+        if not overrides:
+            raise ConfigError(key, overrides, "repeats the `rl` block's run: give the RL keys "
+                              "this variant changes, e.g. {policy_loss: clip_cov}")
+        fields = {f.name for f in dataclasses.fields(RLConfig)}
+        for name in overrides:
+            if name not in fields:
+                raise ConfigError(f"{key}.{name}", overrides[name], "not a key of the rl block "
+                                  f"(RLConfig).{closest(name, fields)}")
+            if name in RL_SET_PER_RUN:
+                raise ConfigError(f"{key}.{name}", overrides[name], "the pipeline sets it for "
+                                  "every RL run (env, seed; init and out_dir per warm-start)")
+        try:
+            merged = OmegaConf.merge(OmegaConf.structured(self.rl), overrides)
+            return OmegaConf.to_object(merged)
+        except ConfigError as e:  # RLConfig's own checks: name the variant's key
+            raise ConfigError(f"{key}.{e.key}", e.value, e.rule) from e
+        except OmegaConfBaseException as e:
+            raise ConfigError(f"{key}.{getattr(e, 'full_key', '') or '?'}",
+                              getattr(e, "value", None), str(e).strip().splitlines()[0]) from e
 
     def collect_config(self, out_dir: str, policy_path: str | None = None,
                        k: int | None = None) -> CollectConfig:
@@ -98,6 +163,16 @@ class PipelineConfig:
                              k=c.k if k is None else k, sampler=c.sampler if k != 0 else "uniform",
                              policy_path=policy_path, temperature=c.temperature,
                              num_workers=c.num_workers, seed=self.seed, out_dir=out_dir)
+
+
+#: RL keys the pipeline sets itself, which a variant cannot change.
+RL_SET_PER_RUN = ("env", "seed", "init", "out_dir")
+VARIANT_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def rl_label(method: str, variant: str | None = None) -> str:
+    """The name an RL run from `method` is logged, stored and reported under."""
+    return method if variant is None else f"{method}+{variant}"
 
 
 class Pipeline:
@@ -132,14 +207,22 @@ class Pipeline:
                 with self.timed(f"warm-start {method}"):
                     checkpoint = self.warmstart(method)
                 self.evaluate(method, "before_rl", checkpoint)
-                if self.cfg.run_rl:
-                    with self.timed(f"RL from {method}"):
-                        final = self.reinforce(method, checkpoint)
-                    self.evaluate(method, "after_rl", final)
+                for variant in self.variants():
+                    with self.timed(f"RL from {rl_label(method, variant)}"):
+                        final = self.reinforce(method, checkpoint, variant)
+                    self.evaluate(method, "after_rl", final, variant)
         finally:
             self.tracker.close()
         self.say(f"pipeline finished in {time.perf_counter() - start:.0f} s")
         return self.report()
+
+    def variants(self) -> list[str | None]:
+        """The RL runs per warm-start: the `rl` block's (None), then each variant's."""
+        return [None, *self.cfg.rl_variants] if self.cfg.run_rl else []
+
+    def labels(self, method: str) -> list[str]:
+        """The warm-start's name and those of its RL variants (rows of the results)."""
+        return [rl_label(method, v) for v in self.variants()] or [method]
 
     @contextmanager
     def timed(self, stage: str):
@@ -235,30 +318,39 @@ class Pipeline:
                 self.tracker.log({"loss": loss}, step * self.cfg.train.logging_steps,
                                  f"warmstart/{method}/{stage['name']}")
 
-    def reinforce(self, method: str, checkpoint: Path) -> Path:
-        cfg = dataclasses.replace(self.cfg.rl, env=self.cfg.env, init=str(checkpoint),
-                                  seed=self.cfg.seed, out_dir=str(self.root / "rl" / method))
-        self.say(f"[3/4] RL ({cfg.algo}) from {method}: {cfg.iterations} iterations")
-        return train_rl(cfg, tracker=self.tracker, stage=f"rl/{method}").checkpoint
+    def reinforce(self, method: str, checkpoint: Path, variant: str | None = None) -> Path:
+        label = rl_label(method, variant)
+        cfg = dataclasses.replace(self.cfg.rl_config(variant), env=self.cfg.env,
+                                  seed=self.cfg.seed, init=str(checkpoint),
+                                  out_dir=str(self.root / "rl" / label))
+        self.say(f"[3/4] RL ({cfg.algo}) from {method}"
+                 f"{f' (variant {variant})' if variant else ''}: {cfg.iterations} iterations")
+        return train_rl(cfg, tracker=self.tracker, stage=f"rl/{label}").checkpoint
 
-    def evaluate(self, method: str, phase: str, checkpoint: Path) -> None:
+    def evaluate(self, method: str, phase: str, checkpoint: Path,
+                 variant: str | None = None) -> None:
+        """Evaluate a checkpoint on every eval split. Before RL the result is recorded under
+        the warm-start and each of its RL variants (they all start from it)."""
         from earlyexp.agents.actors import LMAgent
         from earlyexp.agents.hf_policy import load_policy
 
+        label = rl_label(method, variant)
         policy = load_policy(checkpoint, self.cfg.model.device)
         for split in self.cfg.eval_splits:
             cfg = self._eval(split)
             agent = LMAgent(policy, cfg.mode, self.cfg.env.prompt_format(), cfg.temperature,
                             cfg.max_new_tokens, seed=cfg.seed)
-            with (self.timed(f"evaluate {method} {phase.replace('_', ' ')} {split}"),
-                  self.tracker.progress(None, f"eval {method} {split}", unit="episodes") as bar):
-                summary = evaluate(agent, self.cfg.env, cfg,
-                                   on_episode=lambda _: bar.advance(1)).summary()
-            self.results.append({"warmstart": method, "phase": phase, **summary})
-            self.tracker.log({k: v for k, v in summary.items() if isinstance(v, (int, float))},
-                             0 if phase == "before_rl" else 1, f"eval/{method}/{split}")
+            with (self.timed(f"evaluate {label} {phase.replace('_', ' ')} {split}"),
+                  self.tracker.progress(None, f"eval {label} {split}", unit="episodes") as bar):
+                result = evaluate(agent, self.cfg.env, cfg, on_episode=lambda _: bar.advance(1))
+            summary = result.summary()
+            for name in self.labels(method) if phase == "before_rl" else [label]:
+                self.results.append({"warmstart": name, "phase": phase, **summary})
+                self.tracker.log({k: v for k, v in summary.items()
+                                  if isinstance(v, (int, float))},
+                                 0 if phase == "before_rl" else 1, f"eval/{name}/{split}")
             lo, hi = summary["success_ci"]
-            self.say(f"[4/4] {method} {phase} {split}: success {summary['success']:.1%} "
+            self.say(f"[4/4] {label} {phase} {split}: success {summary['success']:.1%} "
                      f"[{lo:.1%}, {hi:.1%}] over {summary['episodes']} episodes")
             self._record()
 
@@ -300,9 +392,9 @@ class Pipeline:
                    if p == "before_rl" or self.cfg.run_rl]
         for split, phase in columns:
             table.add_column(f"{split} {phase.replace('_', ' ')}")
-        for method in self.cfg.methods:
-            cells = [_cell(self._find(method, phase, split)) for split, phase in columns]
-            table.add_row(method.upper(), *cells)
+        for label in (name for method in self.cfg.methods for name in self.labels(method)):
+            cells = [_cell(self._find(label, phase, split)) for split, phase in columns]
+            table.add_row(label.upper(), *cells)
         for row in self.baselines:
             cells = [_cell(row) if phase == "before_rl" and row["split"] == split else ""
                      for split, phase in columns]
@@ -325,6 +417,13 @@ class Pipeline:
     def say(self, text: str) -> None:
         if self.console is not None:
             self.console.print(text, highlight=False)
+
+
+def _within(part: EnvConfig, whole: EnvConfig) -> bool:
+    """`part` names `whole`'s env and sets none of its keys otherwise."""
+    return part.name == whole.name and all(
+        getattr(whole, block).get(key, object()) == value
+        for block in ("kwargs", "prompt") for key, value in getattr(part, block).items())
 
 
 def stored_sizes(experience_dir: str | Path) -> dict[str, int]:
