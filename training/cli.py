@@ -110,6 +110,18 @@ def pipeline_command(args: list[str]) -> int:
     return run_pipeline(console, args)
 
 
+@command("compare", config=("compare", "earlyexp.training.compare:CompareConfig"))
+def compare_command(args: list[str]) -> int:
+    """Families x seeds x methods: each (family, seed) cell a resumable pipeline, then
+    comparison.md / comparison.html with paired differences against IL.
+
+    Pipeline keys apply to every cell; compare.families / compare.seeds choose the cells,
+    compare.executor=local|ray runs them (ray.address, ray.num_cpus, ray.num_gpus per
+    cell). Re-running skips finished cells; a failed cell is recorded and the rest go on."""
+    from earlyexp.training.commands import run_compare
+    return run_compare(console, args)
+
+
 @command("demo", config=("pipeline", "earlyexp.training.pipeline:PipelineConfig"))
 def demo_command(args: list[str]) -> int:
     """The pipeline on TextWorld with the tiny model, sized for a 2-core CPU (make demo)."""

@@ -154,6 +154,23 @@ def run_pipeline(console: Console, args: list[str]) -> int:
     return 0
 
 
+def run_compare(console: Console, args: list[str]) -> int:
+    from earlyexp.training.compare import CompareConfig, compare
+
+    cfg = load_config("compare", args, CompareConfig)
+    c = cfg.compare
+    console.print(f"comparing {cfg.methods} (budget={cfg.budget}) on {c.families} x seeds "
+                  f"{c.seeds} with executor={c.executor} -> {c.out_dir}", highlight=False)
+    outcome = compare(cfg, args, console)
+    for failure in outcome["failed"]:
+        console.print(f"[red]cell {failure['key']} failed:[/red] {failure.get('error', '?')} "
+                      f"(see its cell.log)", highlight=False)
+    console.print(f"{len(outcome['done'])} cells run, {len(outcome['skipped'])} already "
+                  f"finished, {len(outcome['failed'])} failed; report: {outcome['report']}",
+                  highlight=False)
+    return 1 if outcome["failed"] else 0
+
+
 SERVABLE = {"webshop": "earlyexp.envs.webshop.server:serve"}
 
 

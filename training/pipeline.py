@@ -344,6 +344,7 @@ class Pipeline:
                   self.tracker.progress(None, f"eval {label} {split}", unit="episodes") as bar):
                 result = evaluate(agent, self.cfg.env, cfg, on_episode=lambda _: bar.advance(1))
             summary = result.summary()
+            store_episodes(self.root, f"{label}__{phase}__{split}", result.episodes)
             for name in self.labels(method) if phase == "before_rl" else [label]:
                 self.results.append({"warmstart": name, "phase": phase, **summary})
                 self.tracker.log({k: v for k, v in summary.items()
@@ -424,6 +425,21 @@ def _within(part: EnvConfig, whole: EnvConfig) -> bool:
     return part.name == whole.name and all(
         getattr(whole, block).get(key, object()) == value
         for block in ("kwargs", "prompt") for key, value in getattr(part, block).items())
+
+
+def store_episodes(run_dir: Path, name: str, episodes) -> None:
+    """`run_dir/episodes/<name>.jsonl`: task, seed and outcome of each evaluation episode,
+    so that comparisons can pair methods episode by episode (the same task and seed)."""
+    import json
+    import os
+
+    path = run_dir / "episodes" / f"{name}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".jsonl.tmp")
+    tmp.write_text("".join(json.dumps({"task_id": e.task_id, "seed": e.seed,
+                                       "success": bool(e.success), "score": float(e.score),
+                                       "length": e.length}) + "\n" for e in episodes))
+    os.replace(tmp, path)
 
 
 def stored_sizes(experience_dir: str | Path) -> dict[str, int]:

@@ -453,6 +453,23 @@ def _configs(run: Run) -> list[tuple[str, dict]]:
     return parts
 
 
+def _load_runs(run_dirs: list[str]) -> tuple[list[Run], list[tuple[str, str]]]:
+    """The readable runs, and (dir, reason) for each that is not (yet) one. With a single
+    directory an unreadable one is an error; among several it is left out with a note."""
+    runs, skipped = [], []
+    for d in run_dirs:
+        try:
+            runs.append(load_run(d))
+        except StoreFormatError as e:
+            if len(run_dirs) == 1:
+                raise
+            skipped.append((str(d), str(e)))
+    if not runs:
+        raise StoreFormatError("none of the run directories can be read: " + "; ".join(
+            f"{d}: {reason}" for d, reason in skipped))
+    return runs, skipped
+
+
 def build_report(run_dirs: list[str], out_dir: str | None = None) -> Path:
     """Write `report.md` (figures under `figures/`) and a self-contained `report.html`.
 
@@ -463,7 +480,7 @@ def build_report(run_dirs: list[str], out_dir: str | None = None) -> Path:
 
     if not run_dirs:
         raise ValueError("build_report needs at least one run directory")
-    runs = [load_run(d) for d in run_dirs]
+    runs, skipped = _load_runs(run_dirs)
     labels = [run.label for run in runs]
     for i, run in enumerate(runs):
         if labels.count(run.label) > 1:
@@ -480,6 +497,8 @@ def build_report(run_dirs: list[str], out_dir: str | None = None) -> Path:
     page.text(f"Generated {time.strftime('%Y-%m-%d %H:%M:%S')} from `{sources}`",
               f"Generated {time.strftime('%Y-%m-%d %H:%M:%S')} from "
               f"<code>{html.escape(sources)}</code>")
+    for path, reason in skipped:  # a partial or failed run: shown, the rest still reported
+        page.note(f"Left out {path}: {reason}")
     page.heading("Success rates")
     page.table(comparison_table(runs))
     page.heading("Figures")
