@@ -148,6 +148,20 @@ def report_command(args: list[str]) -> int:
     return report_main(console, args)
 
 
+def run_command(name: str, argv: list[str]) -> int:
+    """Run command `name`; with -m / --multirun (Hydra's flag), once per sweep point of
+    its overrides (`key=a,b`, `range(0,3)`, `glob(*)`), one after another."""
+    if name not in CONFIGS:  # not Hydra-configured: its arguments are its own
+        return COMMANDS[name](argv)
+    from earlyexp.training.commands import MULTIRUN_FLAGS, refuse_unswept, run_multirun
+
+    if any(arg in MULTIRUN_FLAGS for arg in argv):
+        rest = [arg for arg in argv if arg not in MULTIRUN_FLAGS]
+        return run_multirun(console, name, COMMANDS[name], rest)
+    refuse_unswept(argv)
+    return COMMANDS[name](argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     from earlyexp import threads
@@ -168,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     if any(arg in ("-h", "--help") for arg in argv):
         return command_help(name)
     try:
-        return COMMANDS[name](argv)
+        return run_command(name, argv)
     except EarlyExpError as e:
         from rich.markup import escape
         console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)

@@ -3,6 +3,7 @@ that `earlyexp help` imports nothing heavy)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -215,3 +216,107 @@ def run_serve(console: Console, args: list[str]) -> int:
     console.print(f"serving {cfg.env.name} on http://{cfg.host}:{cfg.port}/ (Ctrl-C stops)")
     serve(host=cfg.host, port=cfg.port, **cfg.env.kwargs)
     return 0
+
+
+# --- Hydra multirun: `earlyexp <command> -m key=a,b other=range(0,3)` --------------------
+MULTIRUN_FLAGS = ("-m", "--multirun")
+UNSUPPORTED_SWEEPS = ("IntervalSweep",)  # continuous ranges are for optimising sweepers
+
+
+def sweep_points(command: str, args: list[str]) -> list[list[str]]:
+    """The override lists of a sweep, in Hydra's BasicSweeper order (the cartesian product,
+    the last key varying fastest). Overrides are parsed by Hydra's own OverridesParser:
+    `a,b`, `choice(a,b)`, `range(0,3)` and `glob(*)` over a config group. Leading words
+    without `=` (serve's environment name) are kept in every point."""
+    import itertools
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    from earlyexp.errors import ConfigError
+
+    positional = [a for a in args if "=" not in a]
+    overrides = [a for a in args if "=" in a]
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except HydraException as e:
+        raise ConfigError("overrides", " ".join(overrides), str(e).splitlines()[0]) from e
+    axes = []
+    for override in parsed:
+        key = override.get_key_element()
+        if key.startswith("hydra/") or key.startswith("hydra."):
+            raise ConfigError(key, override.input_line.partition("=")[2], "Hydra's launcher and "
+                              "sweeper plugins are not used here: sweep points run one after "
+                              "another in this process. To run many pipelines at once use "
+                              "`earlyexp compare` (a local process pool, or Ray)")
+        if not override.is_sweep_override():
+            axes.append([override.input_line])
+            continue
+        if type(override.value()).__name__ in UNSUPPORTED_SWEEPS:
+            raise ConfigError(key, override.input_line.partition("=")[2], "a continuous "
+                              "interval needs an optimising sweeper; list the values "
+                              "(a,b,c) or use range(start,stop,step)")
+        axes.append([f"{key}={value}" for value in _sweep_values(command, override)])
+    return [[*positional, *point] for point in itertools.product(*axes)]
+
+
+def _sweep_values(command: str, override) -> list[str]:
+    from hydra.core.override_parser.types import Glob
+
+    value = override.value()
+    if isinstance(value, Glob):  # glob(*) over the options of a config group
+        from importlib.resources import files
+
+        from earlyexp.training.config import CONFIG_MODULE
+        group = files(CONFIG_MODULE).joinpath(override.key_or_group)
+        names = sorted(p.name[:-5] for p in group.iterdir() if p.name.endswith(".yaml")) \
+            if group.is_dir() else []
+        return value.filter(names)
+    return list(override.sweep_string_iterator())
+
+
+def refuse_unswept(args: list[str]) -> None:
+    """A sweep value given without -m: say so instead of Hydra's 'Ambiguous value'."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    from earlyexp.errors import ConfigError
+
+    try:
+        parsed = OverridesParser.create().parse_overrides([a for a in args if "=" in a])
+    except HydraException:
+        return  # composing the config reports the bad override, naming it
+    for override in parsed:
+        if override.is_sweep_override():
+            raise ConfigError(override.get_key_element(), override.input_line.partition("=")[2],
+                              "is a sweep over several values: add -m (earlyexp <command> "
+                              "-m ...) to run one job per value")
+
+
+def run_multirun(console: Console, command: str, run: Callable[[list[str]], int],
+                 args: list[str]) -> int:
+    """Run `command` once per sweep point, in order; a failing point is reported and the
+    others still run. Returns 0 when every point succeeded, else 1."""
+    from rich.markup import escape
+
+    from earlyexp.errors import EarlyExpError
+
+    points = sweep_points(command, args)
+    codes = []
+    for i, point in enumerate(points):
+        shown = " ".join(point)
+        console.print(f"[bold]multirun {i + 1}/{len(points)}[/bold]: earlyexp {command} "
+                      f"{escape(shown)}", highlight=False)
+        try:
+            codes.append(run(point))
+        except EarlyExpError as e:
+            console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
+            codes.append(2)
+    table = Table(title=f"multirun: {len(points)} jobs of earlyexp {command}")
+    table.add_column("#")
+    table.add_column("overrides")
+    table.add_column("exit code")
+    for i, (point, code) in enumerate(zip(points, codes)):
+        table.add_row(str(i + 1), " ".join(point), str(code))
+    console.print(table)
+    return 0 if all(code == 0 for code in codes) else 1
