@@ -87,12 +87,15 @@ class CompareSettings:
         for key in ("world_model_tasks", "world_model_rows"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"compare.{key}", getattr(self, key), "must be >= 1")
-        extra = sorted(set(self.family_overrides) - set(self.families))
+        from earlyexp.envs import list_envs
+        known = set(list_envs())  # overrides of families left out of this run stay unused
+        extra = sorted(set(self.family_overrides) - known)
         if extra:
             raise ConfigError(f"compare.family_overrides.{extra[0]}", "...",
-                              f"not one of compare.families {self.families}")
+                              f"not a registered family.{closest(extra[0], known)} "
+                              "`earlyexp envs` lists them")
         extra = sorted(set(self.ablations.families) - set(self.families))
-        if extra:
+        if extra and (self.ablations.k or self.ablations.expert_fraction):
             raise ConfigError("compare.ablations.families", extra,
                               f"ablations run on compared families only: {self.families}")
 

@@ -52,9 +52,9 @@ def test_cells_are_composed_per_family_and_checked_before_any_work(families, tmp
     for bad, key in (("env=household", "env"), ("seed=1", "seed"), ("run_dir=x", "run_dir")):
         with pytest.raises(ConfigError, match=f"{key}.*compare"):
             plan(cfg, [*args, bad])
-    with pytest.raises(ConfigError, match="family_overrides.textworld"):
+    with pytest.raises(ConfigError, match="family_overrides.textwrold.*textworld"):
         configured(overrides(tmp_path, "compare.families=[corridor]",
-                             "+compare.family_overrides.textworld.seed=1"))
+                             "+compare.family_overrides.textwrold.seed=1"))
     cfg, args = configured(overrides(tmp_path, "compare.families=[corridor]",
                                      "+compare.family_overrides.corridor.eval_splits=[nope]"))
     with pytest.raises(ConfigError, match="eval_splits.*nope"):
