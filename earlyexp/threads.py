@@ -10,10 +10,13 @@ cores. So every process gets an explicit count, all derived from one setting:
 
 Unset, the total is an `OMP_NUM_THREADS` already in the environment, else the
 number of cores this process may run on (`os.sched_getaffinity`, which honours
-`taskset` and container CPU sets). A
-process that runs alongside `n - 1` siblings gets `share(n)` of it; the trainer
-and evaluation, which run alone, get all of it. This module is a leaf like
-`errors`: every part, environments included, may import it.
+`taskset` and container CPU sets). Collection workers each get `share(n)` of it
+(n workers run at once); the trainer, evaluation and RL, which run one at a time
+in the main process, get all of it (the CLI applies it at start); JVMs started
+after `apply` size their GC and JIT pools to the same count. Two runs on one
+machine should each be given their part: `EARLYEXP_THREADS=1 earlyexp ...`.
+This module is a leaf like `errors`: every part, environments included, may
+import it.
 """
 from __future__ import annotations
 
