@@ -115,10 +115,6 @@ class Rendered:
     dropped_steps: int = 0             # shown-history steps given up for the budget
     clipped: frozenset[str] = frozenset()
 
-    @property
-    def fits_whole(self) -> bool:
-        return not self.clipped
-
 
 def token_counter(tokenizer) -> TokenCounter:
     """A batched counter over a Hugging Face tokenizer (the ids the policy will encode)."""
