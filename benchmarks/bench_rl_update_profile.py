@@ -30,7 +30,7 @@ BASE = {"prompt_tokens": 256, "candidates": 12, "candidate_tokens": 6, "minibatc
         "threads": threads.total_threads(), "precision": "fp32"}
 VARY = [("prompt_tokens", 128), ("prompt_tokens", 448), ("candidates", 4),
         ("minibatch", 16), ("threads", 1), ("precision", "bf16")]
-ROUNDS, MINIBATCHES = 3, 2
+ROUNDS, MINIBATCHES = 2, 1
 
 
 def tiny_lm():

@@ -37,8 +37,8 @@ from earlyexp.training.warmstart import (
     ModelConfig, TrainConfig, WarmstartConfig, base_model_path, warmstart,
 )
 
-TASKS, STEPS = 12, 12
-ENV = EnvConfig("corridor", {"num_tasks": 40})
+TASKS, STEPS = 4, 6
+ENV = EnvConfig("corridor", {"num_tasks": 40, "length": 4})
 
 
 def _register() -> None:
