@@ -417,7 +417,9 @@ def test_shipped_verdicts_are_well_formed():
     assert shipped.verified and set(shipped.notable) <= shipped.verified
     for verdict in shipped.notable.values():
         assert catalog.parse_task_id(verdict.task_id) is not None
-        assert verdict.solved or verdict.rejected_action is not None or verdict.error
+        stopped = (verdict.rejected_action is not None or verdict.error or verdict.raw_score < 0
+                   or verdict.steps >= verdict.gold_length)  # rejected, threw, failed, ran out
+        assert verdict.solved or stopped, verdict
     conductivity = shipped.notable.get("test-conductivity-var840")
     if conductivity is not None:  # shipped only if the pass reached it
         assert conductivity.solved and conductivity.repairs[20] == [
