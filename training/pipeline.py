@@ -236,7 +236,7 @@ class Pipeline:
             raise
         finally:
             self.stage_seconds.append({"stage": stage, "note": self._stage_note,
-                                       "seconds": round(time.perf_counter() - start, 1)})
+                                       "seconds": round(time.perf_counter() - start, 3)})
 
     def note(self, text: str) -> None:
         """Annotate the stage being timed (e.g. that it was found complete on disk)."""
