@@ -26,3 +26,19 @@ def prompt_room(max_positions: int, completion_tokens: int) -> int:
 def fit_prompt(prompt_ids: list[int], room: int) -> list[int]:
     """The last `room` tokens of `prompt_ids` (all of them when they fit)."""
     return list(prompt_ids[-room:]) if len(prompt_ids) > room else list(prompt_ids)
+
+
+def encode_prompts(tokenizer, prompts: list[str], max_positions: int,
+                   completion_tokens: list[int]) -> list[list[int]]:
+    """Each prompt's ids, cut so that `completion_tokens[i]` more tokens fit (every backend)."""
+    encoded = tokenizer(prompts, add_special_tokens=False)["input_ids"]
+    return [fit_prompt(ids, prompt_room(max_positions, n))
+            for ids, n in zip(encoded, completion_tokens)]
+
+
+def encode_candidates(tokenizer, completions: list[str]) -> list[list[int]]:
+    """Each candidate completion's ids with EOS, as rank mode scores it (every backend)."""
+    if not completions:
+        return []
+    eos = tokenizer.eos_token_id
+    return [ids + [eos] for ids in tokenizer(completions, add_special_tokens=False)["input_ids"]]

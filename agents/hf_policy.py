@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from earlyexp.agents.context import fit_prompt, prompt_room
+from earlyexp.agents.context import encode_candidates, encode_prompts
 from earlyexp.agents.policy import CandidateScores, Generation
 from earlyexp.agents.scoring import candidate_scores, left_pad, pack_candidates
 from earlyexp.errors import EarlyExpError
@@ -81,15 +81,11 @@ class HFPolicy:
     def prompt_ids(self, prompts: list[str], completion_tokens: list[int]) -> list[list[int]]:
         """Each prompt's ids, cut by the one rule (`agents/context.py`) so that
         `completion_tokens[i]` more tokens fit in the context."""
-        encoded = self.tokenizer(prompts, add_special_tokens=False)["input_ids"]
-        return [fit_prompt(ids, prompt_room(self.max_positions, n))
-                for ids, n in zip(encoded, completion_tokens)]
+        return encode_prompts(self.tokenizer, prompts, self.max_positions, completion_tokens)
 
     def action_ids(self, completions: list[str]) -> list[list[int]]:
         """Each candidate completion's ids with EOS, as rank mode scores it."""
-        eos = self.tokenizer.eos_token_id
-        return [ids + [eos] for ids in
-                self.tokenizer(completions, add_special_tokens=False)["input_ids"]]
+        return encode_candidates(self.tokenizer, completions)
 
     # ------------------------------------------------------------------ generation
     @torch.no_grad()
@@ -146,7 +142,7 @@ class HFPolicy:
         (`agents/scoring.py`, the same code RL trains with).
         """
         self.model.eval()
-        options = [self.action_ids(cs) if cs else [] for cs in candidates]
+        options = [self.action_ids(cs) for cs in candidates]
         rows = self.prompt_ids(prompts, [max((len(o) for o in opts), default=1)
                                          for opts in options])
         results: list[CandidateScores] = []

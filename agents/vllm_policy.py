@@ -25,7 +25,7 @@ from typing import Iterable
 
 import torch
 
-from earlyexp.agents.context import fit_prompt, prompt_room
+from earlyexp.agents.context import encode_candidates, encode_prompts
 from earlyexp.agents.policy import CandidateScores, Generation
 from earlyexp.errors import EarlyExpError
 
@@ -94,9 +94,7 @@ class VLLMPolicy:
     def score_candidates(self, prompts: list[str], candidates: list[list[str]]
                          ) -> list[CandidateScores]:
         """Summed log-prob of every candidate (+ EOS) of each prompt, like HFPolicy's."""
-        eos = self.tokenizer.eos_token_id
-        options = [[ids + [eos] for ids in self.tokenizer(cs, add_special_tokens=False)["input_ids"]]
-                   if cs else [] for cs in candidates]
+        options = [encode_candidates(self.tokenizer, cs) for cs in candidates]
         rows = self.prompt_ids(prompts, [max((len(o) for o in opts), default=1)
                                          for opts in options])
         pairs = [(r, o) for r, opts in zip(rows, options) for o in opts]
@@ -117,9 +115,7 @@ class VLLMPolicy:
 
     def prompt_ids(self, prompts: list[str], completion_tokens: list[int]) -> list[list[int]]:
         """Each prompt's ids, cut by the one rule so `completion_tokens[i]` more fit."""
-        encoded = self.tokenizer(prompts, add_special_tokens=False)["input_ids"]
-        return [fit_prompt(ids, prompt_room(self.max_positions, n))
-                for ids, n in zip(encoded, completion_tokens)]
+        return encode_prompts(self.tokenizer, prompts, self.max_positions, completion_tokens)
 
     # ------------------------------------------------------------------ weight sync
     def load_weights(self, named_parameters: Iterable[tuple[str, torch.Tensor]]) -> None:
