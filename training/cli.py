@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     from earlyexp import threads
     from earlyexp.experience.workers import interrupt_on_sigterm
     interrupt_on_sigterm()  # SIGTERM stops workers and JVMs as Ctrl-C does
-    threads.apply(threads.total_threads())  # explicit pools: see earlyexp/threads.py
+    threads.claim()  # this run's share of the machine, explicit pools: earlyexp/threads.py
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # Library deprecation notices (transformers, TRL) are for us, not for the user.
     warnings.filterwarnings("ignore", category=FutureWarning)

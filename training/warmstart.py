@@ -286,7 +286,7 @@ def train_stage(model, tokenizer, stage: Stage, cfg: WarmstartConfig, out_dir: P
     dataset = fit_to_length(stage.dataset, tokenizer, cfg.data.max_length)
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
     trainer.remove_callback(PrinterCallback)  # losses go to warmstart.json and the tracker
-    for callback in callbacks:
+    for callback in (*callbacks, _rebalance_threads()):
         trainer.add_callback(callback)
     start = time.perf_counter()
     trainer.train()
@@ -302,6 +302,18 @@ def train_stage(model, tokenizer, stage: Stage, cfg: WarmstartConfig, out_dir: P
     return {"name": stage.name, "examples": len(stage.dataset), "steps": stage.steps,
             "losses": losses, "learning_rates": rates, "seconds": seconds,
             "input_tokens": tokens, "ran_with": ran}
+
+
+def _rebalance_threads():
+    """A callback that re-reads this run's thread share before every step (another run
+    on the machine may have started or ended: earlyexp/threads.py)."""
+    from transformers import TrainerCallback
+
+    class RebalanceThreads(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):
+            threads.rebalance()
+
+    return RebalanceThreads()
 
 
 def _checkpointing(config_class, on: bool) -> dict[str, bool]:

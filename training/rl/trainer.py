@@ -35,6 +35,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from earlyexp import threads
 from earlyexp.errors import ConfigError
 from earlyexp.experience.search_metrics import declared_search_query
 from earlyexp.training.rl.checkpoint import (  # noqa: F401  (re-exported)
@@ -131,6 +132,7 @@ def train_rl(cfg: RLConfig, tracker: MetricsLogger | None = None, stage: str = "
     last_checkpoint = str(resume_from) if resume_from else None
     try:
         for iteration in range(start + 1, cfg.iterations + 1):
+            threads.rebalance()  # another run may have started or ended (earlyexp/threads.py)
             record = run_iteration(cfg, iteration, algo, policy, rollout_policy, module, wrapped,
                                    optimizer, ref, pool, reward_range, dist, last_checkpoint,
                                    declarations)
