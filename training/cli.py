@@ -150,14 +150,15 @@ def report_command(args: list[str]) -> int:
 
 def run_command(name: str, argv: list[str]) -> int:
     """Run command `name`; with -m / --multirun (Hydra's flag), once per sweep point of
-    its overrides (`key=a,b`, `range(0,3)`, `glob(*)`), one after another."""
+    its overrides (`key=a,b`, `range(0,3)`, `glob(*)`), through Hydra's configured sweeper
+    and launcher (training/multirun.py)."""
     if name not in CONFIGS:  # not Hydra-configured: its arguments are its own
         return COMMANDS[name](argv)
-    from earlyexp.training.commands import MULTIRUN_FLAGS, refuse_unswept, run_multirun
+    from earlyexp.training.multirun import MULTIRUN_FLAGS, refuse_unswept, run_multirun
 
     if any(arg in MULTIRUN_FLAGS for arg in argv):
         rest = [arg for arg in argv if arg not in MULTIRUN_FLAGS]
-        return run_multirun(console, name, COMMANDS[name], rest)
+        return run_multirun(console, name, CONFIGS[name][0], rest)
     refuse_unswept(argv)
     return COMMANDS[name](argv)
 

@@ -1,14 +1,18 @@
 """Hydra's multirun on every command: `earlyexp <command> -m key=a,b ...` runs one job per
-sweep point (parsed by Hydra's OverridesParser), a sweep without -m is a clear error."""
+sweep point through Hydra's sweeper and launcher (a launcher plugin such as joblib works
+unchanged), every point is composed before any job runs, a failing point is reported while
+the others run, and a sweep without -m is a clear error."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
+from earlyexp import threads
 from earlyexp.errors import ConfigError
 from earlyexp.training.cli import main
-from earlyexp.training.commands import sweep_points
+from earlyexp.training.multirun import JOB_FILE, jobs_at_once, sweep_points, with_hydra_defaults
 
 HOUSEHOLD = ["env=household", "env.kwargs.num_train=5", "env.kwargs.num_test=3",
              "env.kwargs.num_ood=2", "eval.num_tasks=2"]
@@ -22,21 +26,99 @@ def test_sweep_points_are_the_cartesian_product_in_order():
                                                                  ["method=iwm_sr"]]
     assert sweep_points("serve", ["webshop", "port=1,2"]) == [["webshop", "port=1"],
                                                               ["webshop", "port=2"]]
-    with pytest.raises(ConfigError, match="launcher"):
-        sweep_points("pipeline", ["hydra/launcher=joblib"])
-    with pytest.raises(ConfigError, match="interval"):
+    # Hydra's own keys configure the sweep; they are no part of a point
+    assert sweep_points("pipeline", ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                                     "seed=0,1"]) == [["seed=0"], ["seed=1"]]
+    with pytest.raises(ConfigError, match="interval.*hydra-optuna-sweeper"):
         sweep_points("pipeline", ["train.learning_rate=interval(0,1)"])
 
 
+def test_jobs_at_once_follows_joblib_n_jobs():
+    joblib = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+    # joblib's rule: n_jobs > 0 as given; -1 every core, -2 all but one (cores + 1 + n_jobs)
+    cases = {(3, 8): 3, (-1, 8): 8, (-2, 8): 7, (-1, 2): 2, (-4, 2): 1}
+    assert {(n, cores): jobs_at_once({"_target_": joblib, "n_jobs": n}, cores)
+            for n, cores in cases} == cases
+    basic = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
+    assert jobs_at_once({"_target_": basic}, 8) is None  # one after another: full budget
+
+
+def test_hydra_defaults_yield_to_the_users_keys():
+    got = with_hydra_defaults("rl", ["hydra.sweep.dir=/x", "seed=1"])
+    assert "hydra.sweep.dir=/x" in got and "seed=1" in got
+    assert not any(o.startswith("hydra.sweep.dir=runs/") for o in got)
+    assert "hydra/job_logging=none" in got
+    assert with_hydra_defaults("rl", [])[0] == "hydra.sweep.dir=runs/multirun/rl/" \
+                                                "${now:%Y-%m-%d_%H-%M-%S}"
+
+
+def _jobs(sweep_dir) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(sweep_dir.glob(f"*/{JOB_FILE}"))]
+
+
 def test_multirun_runs_each_point_and_a_sweep_without_m_is_refused(tmp_path, capsys):
-    out = f"out={tmp_path}/${{agent}}.json"
-    assert main(["evaluate", "-m", "agent=expert,random", *HOUSEHOLD, out]) == 0
+    out, sweep = f"out={tmp_path}/${{agent}}.json", tmp_path / "sweep"
+    args = ["evaluate", "-m", "agent=expert,random", *HOUSEHOLD, out, f"hydra.sweep.dir={sweep}"]
+    assert main(args) == 0
     expert = json.loads((tmp_path / "expert.json").read_text())
     random = json.loads((tmp_path / "random.json").read_text())
     assert expert["config"]["agent"] == "expert" and expert["summary"]["success"] == 1.0
     assert random["config"]["agent"] == "random" and random["summary"]["episodes"] == 2
     assert "multirun: 2 jobs of earlyexp evaluate" in capsys.readouterr().out
+    jobs = _jobs(sweep)  # Hydra's job directories, one per point, in sweep order
+    assert [j["overrides"][0] for j in jobs] == ["agent=expert", "agent=random"]
+    assert {j["pid"] for j in jobs} == {os.getpid()}  # the basic launcher: this process
     assert main(["evaluate", "agent=expert,random", *HOUSEHOLD]) == 2
     assert "add -m" in capsys.readouterr().out
     # a failing point is reported and the others still run
-    assert main(["evaluate", "--multirun", "agent=expert,nobody", *HOUSEHOLD, out]) == 1
+    (tmp_path / "expert.json").unlink()
+    assert main(["evaluate", "--multirun", "agent=expert,nobody", *HOUSEHOLD, out,
+                 f"hydra.sweep.dir={tmp_path}/sweep2"]) == 1
+    assert (tmp_path / "expert.json").is_file()
+    assert [j["exit_code"] for j in _jobs(tmp_path / "sweep2")] == [0, 2]
+
+
+@pytest.mark.parametrize("bad, key", [
+    (["agent=expert,random", "bogus=1"], "bogus"),            # unknown key
+    (["agent=expert", "env=household,nosuch"], "env"),        # one point's unknown option
+])
+def test_a_bad_key_in_any_point_is_refused_before_any_job(tmp_path, capsys, bad, key):
+    out = f"out={tmp_path}/${{agent}}.json"
+    fixed = [o for o in HOUSEHOLD if not o.startswith("env=")]
+    assert main(["evaluate", "-m", *bad, *fixed, out, f"hydra.sweep.dir={tmp_path}/s"]) == 2
+    shown = capsys.readouterr().out
+    assert f"Invalid config `{key}=" in shown
+    assert not list(tmp_path.glob("*.json")) and not (tmp_path / "s").exists()
+
+
+def test_a_missing_plugin_names_its_package(tmp_path, capsys):
+    assert main(["evaluate", "-m", "hydra/sweeper=optuna", "agent=expert", *HOUSEHOLD,
+                 f"hydra.sweep.dir={tmp_path}/s"]) == 2
+    assert "pip install hydra-optuna-sweeper" in capsys.readouterr().out.replace("\n", " ")
+
+
+def test_joblib_launcher_runs_the_jobs_in_its_processes_with_a_share_each(
+        tmp_path, monkeypatch):
+    """hydra-joblib-launcher runs two collections at once, each in a joblib worker that
+    starts its own collection workers; a point with a bad value fails alone."""
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    monkeypatch.setenv(threads.ENV_VAR, "2")  # two jobs at once: one thread each
+    sweep = tmp_path / "sweep"
+    household = [o for o in HOUSEHOLD if not o.startswith("eval.")]
+    assert main(["collect", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                 "seed=0,1", "k=1,-1", "num_workers=2", *household,
+                 f"out_dir={tmp_path}/exp${{seed}}_${{k}}", f"hydra.sweep.dir={sweep}"]) == 1
+    jobs = _jobs(sweep)
+    assert [(j["overrides"][:2], j["exit_code"]) for j in jobs] == [
+        (["seed=0", "k=1"], 0), (["seed=0", "k=-1"], 2), (["seed=1", "k=1"], 0),
+        (["seed=1", "k=-1"], 2)]
+    assert os.getpid() not in {j["pid"] for j in jobs}  # joblib's worker processes
+    assert {j["threads"] for j in jobs} == {1}
+    assert "JoblibLauncher" in (sweep / "multirun.yaml").read_text()
+    for seed in (0, 1):  # every train task collected once, by workers that started fine
+        manifest = json.loads((tmp_path / f"exp{seed}_1" / "manifest.json").read_text())
+        assert manifest["meta"]["seed"] == seed
+        tasks = [t for shard in manifest["shards"] for t in shard["tasks"]]
+        assert sorted(tasks) == [f"train-000{i}@{seed}" for i in range(5)]
+        assert sum(shard["transitions"] for shard in manifest["shards"]) >= 5 * 3
+    assert not (tmp_path / "exp0_-1").exists()
