@@ -22,7 +22,7 @@ _ANY_TAG = re.compile(r"</?(search|answer|think|information)>")
 _QUOTED = re.compile(r'"[^"]+"')
 _YEAR = re.compile(r"\b\d+\b")
 
-USAGE = "Write <search>your query</search> to search, or <answer>your answer</answer> to answer."
+USAGE = "Write <search> your query </search> to search, or <answer> your answer </answer> to answer."
 
 
 @dataclass(frozen=True)

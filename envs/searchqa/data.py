@@ -33,7 +33,7 @@ from earlyexp.envs.cache import cache_root as family_cache_root
 
 
 #: Bumped whenever the generator's output changes for the same parameters.
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 5
 MANIFEST = "manifest.json"
 #: Share of the generated passages in each split's sub-world.
 SPLIT_SHARES = {"train": 0.6, "test": 0.2, "ood": 0.2}

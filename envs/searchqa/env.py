@@ -142,13 +142,13 @@ class SearchQAEnv(TextEnv):
         if question is None:
             raise UnknownTaskError(self.name, task_id, self.bundle.by_task)
         self._question, self._state = question, _EpisodeState()
+        # Short, and the question last, right before the agent acts: every prompt of an
+        # episode shows it (a small model's context is a few hundred tokens).
+        passages = "the best passage" if self.top_k == 1 else f"the {self.top_k} best passages"
         return (
-            "Answer the question with the help of an encyclopedia search engine.\n"
-            f"{USAGE}\n"
-            f"A search returns the {self.top_k} best passages inside "
-            "<information>...</information>. "
-            f"You may search at most {self.max_searches} times. Answering ends the episode, so "
-            "answer with the name, year or word alone.\n"
+            f"Search an encyclopedia with <search> query </search> (at most {self.max_searches} "
+            f"times; each search shows {passages}), then answer with <answer> name, year or "
+            "word </answer>, which ends the episode.\n"
             f"Question: {question.question}"
         )
 

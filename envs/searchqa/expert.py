@@ -14,11 +14,16 @@ from earlyexp.envs.searchqa.records import Question
 
 
 def search_action(query: str) -> str:
-    return f"<search>{query}</search>"
+    """`<search> query </search>`, spaced as in Search-R1's prompt. The space matters to a
+    byte-level BPE model: " Kherkzur" after a space is the same token ids as the name in
+    the question, "Kherkzur" glued to ">" is a different sequence, and a small model then
+    has to learn a mapping between the two instead of copying."""
+    return f"<search> {query} </search>"
 
 
 def answer_action(answer: str) -> str:
-    return f"<answer>{answer}</answer>"
+    """`<answer> text </answer>`, spaced like `search_action` (same reason)."""
+    return f"<answer> {answer} </answer>"
 
 
 def expert_action(question: Question, retrieved: Collection[str], issued: Collection[str],

@@ -4,6 +4,12 @@ Every name word is built from syllables and registered in one `NameBank`, so
 no two entities share a name word unless the bank hands it out on purpose
 (family surnames). Invented words are what keeps the questions answerable
 from the corpus only: no model has world knowledge about "Velmoria".
+
+The syllables come from a small inventory drawn once per world (`SYLLABLES`
+of the 5,760 onset-vowel-coda combinations), as a real language reuses its
+syllables. Each is then frequent enough to become one token of a BPE trained
+on the corpus, so an unseen name is two or three tokens that the model has
+seen, not six rare pieces: copying it from the question is a few exact steps.
 """
 from __future__ import annotations
 
@@ -38,12 +44,18 @@ TITLE_NOUNS = (
 )
 
 
+#: Syllables in a world's inventory: 160**2 + 160**3 words, far more than any world needs.
+SYLLABLES = 160
+
+
 class NameBank:
     """Hands out invented words and titles, each at most once across the whole world."""
 
     def __init__(self, rng: random.Random):
         self.rng = rng
         self.used: set[str] = set()
+        combinations = [o + v + c for o in ONSETS for v in VOWELS for c in dict.fromkeys(CODAS)]
+        self.syllables = rng.sample(combinations, SYLLABLES)
 
     def word(self, min_syllables: int = 2, max_syllables: int = 3) -> str:
         """A new capitalised word of invented syllables (never returned before)."""
@@ -76,7 +88,7 @@ class NameBank:
         raise RuntimeError("the title space is exhausted; lower the number of works")
 
     def _syllable(self) -> str:
-        return self.rng.choice(ONSETS) + self.rng.choice(VOWELS) + self.rng.choice(CODAS)
+        return self.rng.choice(self.syllables)
 
 
 def person_names(bank: NameBank, count: int) -> list[tuple[str, str]]:

@@ -185,7 +185,11 @@ class QuestionWriter:
 
 def _hop(entity: Entity, relation: Relation) -> Hop:
     keyword = relation.keyword.format(**entity.facts)
-    return Hop(f"{entity.name} {keyword}".strip(), entity.id)
+    # A work's title keeps the quotes the question gives it, so that the query's title is
+    # the same token span as in the question (a byte-level BPE reads '"The' as '"' + 'The',
+    # not ' The'): copying it is then one span, not a re-spelling.
+    name = f'"{entity.name}"' if entity.type == "work" else entity.name
+    return Hop(f"{name} {keyword}".strip(), entity.id)
 
 
 def _format(template: str, entity: Entity, phrase: str) -> str:

@@ -225,8 +225,10 @@ def _person_text(world: World, e: Entity, rng: random.Random) -> str:
     country = _name(world, city.facts["country"])
     subject, possessive = ("He", "his") if f["pronoun"] == "he" else ("She", "her")
     if rng.random() < 0.5:
-        return (f"{e.name} ({f['born']}–{f['died']}) was {_a(f['occupation'])} "
-                f"born in {city.name}. "
+        # Years after a space, never glued to "(" or "–": a byte-level BPE model reads
+        # " 1612" and "(1612" as different tokens and could not copy one into an answer.
+        return (f"{e.name} (born {f['born']}, died {f['died']}) was {_a(f['occupation'])} "
+                f"from {city.name}. "
                 f"{subject} spent most of {possessive} working life in {country}.")
     return (f"{e.name} was {_a(f['occupation'])}, born in {city.name} in {f['born']}. "
             f"{subject} died in {f['died']} in {country}.")
