@@ -18,8 +18,9 @@ it starts (`claim`, called by the `earlyexp` command; a script may call it too;
 library calls outside a claimed run use every core), leaves it at exit, and a
 run killed without leaving is dropped by the next reader (its pid is gone or was
 reused by a process started later). A run started first gives up its extra cores
-when a second starts: the total is read again at every stage, every warm-start
-step and every RL iteration (`rebalance`), and taken back when the other ends.
+when a second starts: the total is read again when a collection or warm-start
+starts, at every warm-start step and every RL iteration (`rebalance`; collection
+workers keep the share they started with), and taken back when the other ends.
 
 Inside one run the total is split among what runs at the same time:
 
