@@ -33,10 +33,44 @@ from earlyexp.errors import ConfigError, closest
 
 T = TypeVar("T")
 CONFIG_MODULE = "earlyexp.configs"
+#: config name -> "module:Class" of its schema. The dataclass holds every default (one
+#: place, with each field's help); `configs/<name>.yaml` starts from it (`- schema: <name>`
+#: in its defaults list) and holds only what differs (tests/training/test_config_defaults.py).
+SCHEMAS = {
+    "collect": "earlyexp.experience.collect:CollectConfig",
+    "warmstart": "earlyexp.training.warmstart:WarmstartConfig",
+    "evaluate": "earlyexp.training.evaluate:EvaluateCommandConfig",
+    "rl": "earlyexp.training.rl.config:RLConfig",
+    "pipeline": "earlyexp.training.pipeline:PipelineConfig",
+    "compare": "earlyexp.training.compare:CompareConfig",
+    "serve": "earlyexp.training.commands:ServeConfig",
+}
+
+
+def schema_class(name: str) -> type:
+    """The dataclass of config `name` (imported on demand: some pull in torch)."""
+    import importlib
+
+    module, _, attr = SCHEMAS[name].partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def register_schema(name: str) -> None:
+    """Make the defaults of config `name`'s dataclass Hydra's config `schema/<name>` (at
+    the root). As plain values, not the typed dataclass: composing stays untyped as
+    before (`~env.kwargs` still deletes; types are checked by `load_config`'s merge)."""
+    from hydra.core.config_store import ConfigStore
+
+    if name in SCHEMAS:
+        defaults = OmegaConf.to_container(OmegaConf.structured(schema_class(name)))
+        ConfigStore.instance().store(group="schema", name=name, node=defaults,
+                                     package="_global_")
 
 
 def compose_config(name: str, overrides: list[str]) -> Any:
-    """The composed (untyped) config `configs/<name>.yaml` with Hydra overrides applied."""
+    """The composed config `configs/<name>.yaml` (on top of its schema's defaults) with
+    Hydra overrides applied."""
+    register_schema(name)
     try:
         with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
             return compose(config_name=name, overrides=list(overrides))
@@ -45,6 +79,9 @@ def compose_config(name: str, overrides: list[str]) -> Any:
         rule = _first_line(e)
         if rule.startswith("Could not override"):
             rule = f"no key {key!r} in configs/{name}.yaml; `earlyexp {name} --help` lists them"
+        elif rule.startswith("Could not append to config"):
+            rule = (f"{key!r} is already a key of configs/{name}.yaml (every field of its "
+                    f"dataclass is): set it without the leading +, as {key}=...")
         raise ConfigError(key, value, rule) from e
 
 

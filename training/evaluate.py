@@ -245,10 +245,10 @@ class EvaluateCommandConfig:
     """Configuration of `earlyexp evaluate` (configs/evaluate.yaml)."""
 
     env: EnvConfig = field(default_factory=EnvConfig)
-    checkpoint: str | None = None
-    agent: str = "lm"
+    checkpoint: str | None = None  # a checkpoint dir; or agent=expert / agent=random for the bounds
+    agent: str = "lm"              # lm | expert | random
     device: str = "auto"
-    out: str | None = None
+    out: str | None = None         # write the summary and episodes as JSON here
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def __post_init__(self):

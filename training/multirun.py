@@ -245,11 +245,12 @@ def launch(command: str, config_name: str, args: list[str]) -> list[tuple[list[s
     from hydra.types import RunMode
 
     from earlyexp import threads
-    from earlyexp.training.config import CONFIG_MODULE
+    from earlyexp.training.config import CONFIG_MODULE, register_schema
 
     positional = tuple(a for a in args if "=" not in a)
     overrides = with_hydra_defaults(command, [a for a in args if "=" in a])
     version.setbase(HYDRA_VERSION_BASE)
+    register_schema(config_name)  # configs/<name>.yaml starts from its dataclass
     GlobalHydra.instance().clear()
     app = Hydra.create_main_hydra2(command, create_config_search_path(f"pkg://{CONFIG_MODULE}"))
     try:

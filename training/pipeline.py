@@ -70,7 +70,7 @@ class PipelineConfig:
     env: EnvConfig = field(default_factory=EnvConfig)
     seed: int = 0
     run_dir: str = "runs/pipeline"
-    methods: list[str] = field(default_factory=lambda: ["il", "iwm", "sr"])
+    methods: list[str] = field(default_factory=lambda: ["il", "iwm", "sr"])  # any of configs/method/
     budget: str = "paper"             # paper | equal_updates (training/methods/base.py)
     collect: CollectSettings = field(default_factory=CollectSettings)
     model: ModelConfig = field(default_factory=ModelConfig)

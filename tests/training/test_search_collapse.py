@@ -61,14 +61,14 @@ def test_rl_block_takes_the_pipelines_env_and_seed():
     shown = to_dict(cfg)["rl"]
     assert shown["env"]["name"] == "searchqa" and shown["seed"] == 3
     assert shown["env"] == to_dict(cfg)["env"]
-    assert pipeline("env=searchqa", "+rl.env.name=searchqa").rl.env.name == "searchqa"
-    assert pipeline("seed=3", "+rl.seed=3").rl.seed == 3
+    assert pipeline("env=searchqa", "rl.env.name=searchqa").rl.env.name == "searchqa"
+    assert pipeline("seed=3", "rl.seed=3").rl.seed == 3
 
 
 @pytest.mark.parametrize("overrides, key", [
-    (["env=searchqa", "+rl.env.name=textworld", "+rl.env.kwargs.num_train=5"], "rl.env"),
-    (["env=searchqa", "+rl.env.name=household"], "rl.env"),
-    (["seed=3", "+rl.seed=4"], "rl.seed"),
+    (["env=searchqa", "rl.env.name=textworld", "+rl.env.kwargs.num_train=5"], "rl.env"),
+    (["env=searchqa", "rl.env.name=household"], "rl.env"),
+    (["seed=3", "rl.seed=4"], "rl.seed"),
 ])
 def test_a_different_rl_env_or_seed_is_refused(overrides, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")) as e:
