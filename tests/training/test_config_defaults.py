@@ -24,7 +24,7 @@ def _leaves(tree: dict, prefix: str = "") -> dict:
 def _file_keys(name: str) -> dict:
     """What `configs/<name>.yaml` itself sets (its defaults list left out)."""
     text = files(CONFIG_MODULE).joinpath(f"{name}.yaml").read_text(encoding="utf-8")
-    own = OmegaConf.to_container(OmegaConf.create(text), resolve=False)
+    own = OmegaConf.to_container(OmegaConf.create(text), resolve=False) or {}
     own.pop("defaults", None)
     return _leaves(own)
 
@@ -44,6 +44,13 @@ def test_yaml_sets_only_keys_that_differ_from_the_dataclass(name):
     # the dataclass's to refuse (its __post_init__), not the YAML's to mark
     assert "???" not in own.values(), f"configs/{name}.yaml marks a key ??? (no effect)"
     assert not repeated, f"configs/{name}.yaml repeats dataclass defaults: {repeated}"
+
+
+@pytest.mark.parametrize("option", ["rl/grpo", "rl/ppo"])
+def test_algorithm_options_set_only_what_differs_from_rl_defaults(option):
+    defaults, own = _schema_defaults("rl"), _file_keys(option)
+    assert not sorted(set(own) - set(defaults)), own
+    assert not sorted(k for k in own if own[k] == defaults[k]), own
 
 
 @pytest.mark.parametrize("name", sorted(SCHEMAS))
