@@ -9,8 +9,17 @@ agent acts (`HFPolicy.score_candidates`, under `torch.no_grad`) and when RL reco
 them under the current weights (`training/rl/model.py`, with gradients), so the
 categorical policy that acts is the one that is trained.
 
-Each prompt runs through the model once; its key/value cache is copied to each of its
-candidates, which then only pay for their own few tokens:
+**Shared-prefix packing.** A prompt and all its candidates form one sequence,
+
+    [pad … prompt][cand 0][cand 1] … [cand N-1][pad …]
+
+run through the model once with a tree attention mask: prompt tokens attend causally
+to the prompt, a candidate's tokens to the prompt and to their own candidate's earlier
+tokens only, and each candidate's positions continue from the prompt's length, as if
+it followed the prompt alone. The prompt is computed once and nothing is copied per
+candidate (copying the prompt's key/value cache to every candidate cost ~20× the
+model's own arithmetic on CPU: `benchmarks/bench_rl_update_profile.py`). A prompt whose
+candidates exceed `ROW_CANDIDATE_TOKENS` is split over several rows, each with the prompt.
 
     batch  = pack_candidates(prompt_rows, candidate_rows, pad_id, device)
     scores, hidden = candidate_scores(model, batch)    # (N,), (B, H) | None
@@ -21,16 +30,24 @@ from dataclasses import dataclass
 
 import torch
 
+#: Candidate tokens packed behind one copy of a prompt; more start another row.
+ROW_CANDIDATE_TOKENS = 512
+
 
 @dataclass
 class CandidateBatch:
-    """B prompts (left-padded) and their N candidates in total (right-padded)."""
+    """B prompts and their N candidates in total, packed as R >= B rows."""
 
-    prompt_ids: torch.Tensor       # (B, Lp)
-    prompt_mask: torch.Tensor      # (B, Lp)
-    candidate_ids: torch.Tensor    # (N, Lc)
-    candidate_mask: torch.Tensor   # (N, Lc)
-    owners: torch.Tensor           # (N,) index of each candidate's prompt
+    input_ids: torch.Tensor        # (R, Lp + Lt) left-padded prompt, then candidates
+    position_ids: torch.Tensor     # (R, Lp + Lt)
+    attention: torch.Tensor        # (R, 1, Lp + Lt, Lp + Lt) bool tree mask
+    prompt_width: int              # Lp
+    # one entry per candidate token (T in all), in candidate order:
+    token_row: torch.Tensor        # (T,) row holding it
+    token_at: torch.Tensor         # (T,) column (of the last Lt + 1) whose logits predict it
+    token_id: torch.Tensor         # (T,) the token
+    token_owner: torch.Tensor      # (T,) its candidate, 0..N-1
+    first_row: torch.Tensor        # (B,) a row of each prompt (its final hidden state)
     counts: list[int]              # candidates per prompt (sum = N)
 
 
@@ -46,23 +63,73 @@ def left_pad(rows: list[list[int]], pad_id: int, device=None) -> tuple[torch.Ten
     return ids.to(device), mask.to(device)
 
 
+def _row_groups(candidates: list[list[int]]) -> list[list[list[int]]]:
+    """A prompt's candidates in consecutive groups of at most ROW_CANDIDATE_TOKENS
+    tokens (a longer single candidate gets a group of its own)."""
+    groups, size = [[]], 0
+    for c in candidates:
+        if groups[-1] and size + len(c) > ROW_CANDIDATE_TOKENS:
+            groups.append([])
+            size = 0
+        groups[-1].append(c)
+        size += len(c)
+    return groups
+
+
 def pack_candidates(prompt_rows: list[list[int]], candidate_rows: list[list[list[int]]],
                     pad_id: int, device=None) -> CandidateBatch:
     """Tensors for `candidate_scores`; every prompt must have at least one candidate."""
     if any(not cands for cands in candidate_rows):
         raise ValueError("every prompt needs at least one candidate to score")
-    prompt_ids, prompt_mask = left_pad(prompt_rows, pad_id, device)
-    flat = [c for cands in candidate_rows for c in cands]
-    width = max(len(c) for c in flat)
-    candidate_ids = torch.full((len(flat), width), pad_id, dtype=torch.long)
-    candidate_mask = torch.zeros((len(flat), width), dtype=torch.long)
-    for i, c in enumerate(flat):
-        candidate_ids[i, :len(c)] = torch.tensor(c)
-        candidate_mask[i, :len(c)] = 1
-    counts = [len(cands) for cands in candidate_rows]
-    owners = torch.repeat_interleave(torch.arange(len(counts)), torch.tensor(counts))
-    return CandidateBatch(prompt_ids, prompt_mask, candidate_ids.to(device),
-                          candidate_mask.to(device), owners.to(device), counts)
+    rows = [(b, group) for b, cands in enumerate(candidate_rows) for group in _row_groups(cands)]
+    prompt_width = max(max(len(p) for p in prompt_rows), 1)
+    tail = max(sum(len(c) for c in group) for _, group in rows)
+    width = prompt_width + tail
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    positions = torch.zeros((len(rows), width), dtype=torch.long)
+    # segment of each position: -1 padding, 0 prompt, k + 1 the row's k-th candidate
+    segment = torch.full((len(rows), width), -1, dtype=torch.long)
+    token_row, token_at, token_id = [], [], []
+    first_row = [-1] * len(prompt_rows)
+    for r, (b, group) in enumerate(rows):
+        prompt = prompt_rows[b]
+        first_row[b] = r if first_row[b] < 0 else first_row[b]
+        start = prompt_width - len(prompt)
+        ids[r, start:prompt_width] = torch.tensor(prompt, dtype=torch.long)
+        positions[r, start:prompt_width] = torch.arange(len(prompt))
+        segment[r, start:prompt_width] = 0
+        offset = 0
+        for k, cand in enumerate(group):
+            cols = slice(prompt_width + offset, prompt_width + offset + len(cand))
+            ids[r, cols] = torch.tensor(cand, dtype=torch.long)
+            positions[r, cols] = len(prompt) + torch.arange(len(cand))
+            segment[r, cols] = k + 1
+            # token j is predicted by the logits before it: the prompt's last token for
+            # j = 0, else the candidate's own token j - 1 (kept columns start at Lp - 1)
+            token_at += [0] + [offset + j for j in range(1, len(cand))]
+            token_row += [r] * len(cand)
+            token_id += cand
+            offset += len(cand)
+    counts = [len(c) for c in candidate_rows]
+    owner = torch.repeat_interleave(torch.arange(sum(counts)),
+                                    torch.tensor([len(c) for cs in candidate_rows for c in cs]))
+    return CandidateBatch(ids.to(device), positions.to(device),
+                          _tree_mask(segment, prompt_width).to(device), prompt_width,
+                          torch.tensor(token_row, device=device),
+                          torch.tensor(token_at, device=device),
+                          torch.tensor(token_id, device=device), owner.to(device),
+                          torch.tensor(first_row, device=device), counts)
+
+
+def _tree_mask(segment: torch.Tensor, prompt_width: int) -> torch.Tensor:
+    """(R, 1, L, L) bool: query i sees key j <= i that is prompt, or in i's own
+    candidate; every position sees itself (a padding row is never empty)."""
+    width = segment.shape[1]
+    causal = torch.ones(width, width, dtype=torch.bool).tril()
+    q, k = segment[:, :, None], segment[:, None, :]
+    visible = (k == 0) | ((k == q) & (q > 0))
+    mask = (causal & visible) | torch.eye(width, dtype=torch.bool)
+    return mask[:, None]
 
 
 def candidate_scores(model, batch: CandidateBatch, with_hidden: bool = False
@@ -70,22 +137,16 @@ def candidate_scores(model, batch: CandidateBatch, with_hidden: bool = False
     """Summed log-prob of every candidate (N,), float32, and, with `with_hidden`, the
     final hidden state of each prompt's last token (B, H) (PPO's value head reads it).
     Differentiable when called under grad mode."""
-    mask = batch.prompt_mask
-    out = model(input_ids=batch.prompt_ids, attention_mask=mask,
-                position_ids=(mask.cumsum(-1) - 1).clamp(min=0), use_cache=True,
-                logits_to_keep=1, output_hidden_states=with_hidden)
-    hidden = out.hidden_states[-1][:, -1] if with_hidden else None          # (B, H)
-    first = torch.log_softmax(out.logits[:, -1].float(), -1)[batch.owners]  # (N, V)
-    cache = _returned_cache(out)
-    cache.reorder_cache(batch.owners)               # each prompt's cache, once per candidate
-    ids, own = batch.candidate_ids, batch.candidate_mask                     # (N, Lc)
-    positions = mask.sum(-1)[batch.owners, None] + torch.arange(ids.shape[1], device=ids.device)
-    logits = model(input_ids=ids, attention_mask=torch.cat([mask[batch.owners], own], dim=1),
-                   position_ids=positions, use_cache=False, **{_cache_argument(model): cache}
-                   ).logits
-    rest = torch.log_softmax(logits[:, :-1].float(), -1)                     # predicts 1..Lc-1
-    rest = rest.gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1) * own[:, 1:]  # (N, Lc-1)
-    scores = first.gather(-1, ids[:, :1]).squeeze(-1) + rest.sum(-1)         # (N,)
+    keep = batch.input_ids.shape[1] - batch.prompt_width + 1       # from the prompt's last token
+    out = model(input_ids=batch.input_ids, attention_mask=batch.attention,
+                position_ids=batch.position_ids, use_cache=False, logits_to_keep=keep,
+                output_hidden_states=with_hidden)
+    logits = out.logits[batch.token_row, batch.token_at].float()                # (T, V)
+    token_logp = torch.log_softmax(logits, -1).gather(-1, batch.token_id[:, None]).squeeze(-1)
+    scores = torch.zeros(len(batch.token_owner) and int(batch.token_owner[-1]) + 1,
+                         device=token_logp.device).index_add(0, batch.token_owner, token_logp)
+    hidden = (out.hidden_states[-1][batch.first_row, batch.prompt_width - 1]
+              if with_hidden else None)                                         # (B, H)
     return scores, hidden
 
 
@@ -93,19 +154,3 @@ def choice_log_probs(scores: torch.Tensor, counts: list[int], temperature: float
                      ) -> list[torch.Tensor]:
     """Per prompt, `log_softmax(score / T)` over its candidates (the rank-mode policy)."""
     return [torch.log_softmax(s / temperature, dim=0) for s in torch.split(scores, counts)]
-
-
-def _returned_cache(out):
-    """The key/value cache of a forward pass (`cache` from transformers 5.x, else
-    `past_key_values`)."""
-    cache = getattr(out, "cache", None)
-    return cache if cache is not None else out.past_key_values
-
-
-def _cache_argument(model) -> str:
-    """The forward argument that takes a cache: `cache` where the model's forward
-    declares it (transformers 5.x), else `past_key_values` (4.x, wrappers)."""
-    import inspect
-
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"

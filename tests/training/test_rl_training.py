@@ -85,9 +85,11 @@ def test_grpo_iteration_runs_on_cpu_and_writes_a_loadable_checkpoint(
                 "policy_entropy", "pass@1", "pass@2", "pass@3", "template_entropy", "vendi",
                 "logp_adv_cov", "logp_adv_cov/top", "collapse/ok", "params/changed"):
         assert key in metrics, key
-    # one step on exactly the rollout policy: the recomputed behaviour log-probs match it
+    # one step on exactly the rollout policy: the acting-time log-probs match the update's
+    # up to float32 summation order (acting and the update batch different prompts)
     assert metrics["losses/approx_kl"] == pytest.approx(0.0, abs=1e-6)
-    assert metrics["losses/clipfrac"] == 0.0 and metrics["losses/ratio_mean"] == pytest.approx(1.0)
+    assert metrics["losses/clipfrac"] == 0.0
+    assert metrics["losses/ratio_mean"] == pytest.approx(1.0, abs=1e-4)
     groups = record["groups"]
     assert len(groups) == 2 and all(len(g["actions"]) == 3 for g in groups)
     assert len({(g["task_id"], g["seed"]) for g in groups}) == 2
