@@ -146,7 +146,10 @@ def _swap(kind: str, statuses: tuple[str, ...], write: str, rng, shop, user) -> 
     items = _pick_items(rng, shop, order, swappable=True)
     new = [rng.choice(shop.alternatives(i)) for i in items]
     difference = sum(n["price"] for n in new) - sum(i["price"] for i in items)
-    method = rng.choice(_affordable(shop, user["user_id"], difference))
+    methods = _affordable(shop, user["user_id"], difference)
+    if not methods:  # only gift cards, none covering the difference: redraw another user
+        return None
+    method = rng.choice(methods)
     wanted = "; ".join(
         f"{shop.product_names[n['product_id']]} with {options_phrase(n['options'])}" for n in new
     )

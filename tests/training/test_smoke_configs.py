@@ -35,3 +35,16 @@ def test_smoke_config_composes_and_validates(family):
     documented = yaml.safe_load((CONFIGS / "env" / f"{family}.yaml").read_text())["kwargs"]
     assert set(smoke["env"].get("kwargs", {})) <= set(documented)
     cfg.env.prompt_format()  # the prompt keys are PromptFormat's (raises ConfigError if not)
+
+
+def test_customer_service_smoke_task_set_generates(tmp_path, monkeypatch):
+    """Its sizes once crashed generation (an exchange drawn for a customer whose only
+    payment methods were gift cards too small for the price difference): such a draw now
+    redraws the customer (before the fix: IndexError from `random.choice([])`)."""
+    from earlyexp.envs import make
+
+    monkeypatch.setenv("EARLYEXP_CACHE", str(tmp_path))
+    cfg = load_config("pipeline", ["experiment=smoke/customer_service"], PipelineConfig)
+    env = make("customer_service", **cfg.env.kwargs)
+    sizes = {split: len(env.tasks(split)) for split in ("train", "test", "ood")}
+    assert sizes == {split: cfg.env.kwargs[f"num_{split}"] for split in sizes}
