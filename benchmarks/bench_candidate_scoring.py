@@ -112,7 +112,7 @@ def main() -> None:
         agreement = {name: float((scorer(model, prompts, candidates) - reference).abs().max())
                      for name, scorer in SCORERS.items()}
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in SCORERS}
-    for name, scorer in SCORERS.items():  # warm-up
+    for scorer in SCORERS.values():  # warm-up
         time_scorer(model, scorer, prompts, candidates)
     for _ in range(ROUNDS):
         for name, scorer in SCORERS.items():

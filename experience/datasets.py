@@ -24,6 +24,7 @@ stored K or fewer). Each dataset is a `datasets.Dataset` with `prompt` and
 """
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass
 
@@ -35,6 +36,8 @@ from earlyexp.agents.prompts import (
 from earlyexp.errors import ConfigError, EmptyDatasetError
 from earlyexp.experience.records import Reflection, Transition
 from earlyexp.experience.reflection import BranchGroup, Reflector, group_transitions
+
+log = logging.getLogger(__name__)
 
 NEXT_OBS_TAG = "Next observation:"
 REFLECTION_TAG = "Reflection:"
@@ -75,6 +78,7 @@ class Rows:
     name: str
     rendered: list[Rendered]
     completions: list[str]
+    too_long: int = 0          # rows left out: an action longer than the policy may write
 
     @property
     def prompts(self) -> list[str]:
@@ -89,12 +93,20 @@ class Rows:
 
 
 def render_rows(name: str, states: list[State], suffixes: list[str], completions: list[str],
-                fmt: PromptFormat, budget: LengthBudget | None) -> Rows:
-    """Render `states` with their suffixes so that each prompt leaves room for its completion."""
-    completions = [f" {clip_middle(c.strip(), _completion_chars(fmt))}" for c in completions]
+                fmt: PromptFormat, budget: LengthBudget | None, clip: bool = True) -> Rows:
+    """Render `states` with their suffixes so that each prompt leaves room for its completion.
+    With `clip` False (actions) a completion is never cut: `il_rows` leaves out what is
+    too long instead."""
+    completions = [f" {clip_middle(c.strip(), _completion_chars(fmt)) if clip else c.strip()}"
+                   for c in completions]
     if budget is None:
         return Rows(name, PromptRenderer(fmt).render_all(states, None, suffixes), completions)
-    completions, rooms = budget.fit_completions(completions, _reserve(states, suffixes, fmt, budget))
+    if clip:
+        completions, rooms = budget.fit_completions(completions,
+                                                    _reserve(states, suffixes, fmt, budget))
+    else:  # an action within max_new_tokens: its prompt gets what an agent's prompt gets
+        rooms = [min(budget.room, budget.max_positions - n - 1)
+                 for n in budget.count(completions)]
     renderer = PromptRenderer(fmt, budget.count)
     return Rows(name, renderer.render_all(states, rooms, suffixes), completions)
 
@@ -122,14 +134,34 @@ def _completion_chars(fmt: PromptFormat) -> int:
 
 def il_rows(transitions: list[Transition], fmt: PromptFormat,
             budget: LengthBudget | None = None) -> Rows:
+    """Expert (state, action) rows. An action is never cut (a cut action is not an action:
+    the model would learn to write the cut marker); one longer than the budget's
+    `max_new_tokens` is left out, since the policy could never write it, and counted in
+    `Rows.too_long`."""
     experts = [t for t in transitions if t.is_expert]
-    return render_rows("IL", [t.state for t in experts], [ACTION_TAG] * len(experts),
-                       [t.action for t in experts], fmt, budget)
+    too_long = 0
+    if budget is not None and experts:
+        sizes = budget.count([f" {t.action.strip()}" for t in experts])
+        kept = [t for t, n in zip(experts, sizes) if n <= budget.max_new_tokens]
+        too_long, experts = len(experts) - len(kept), kept
+    rows = render_rows("IL", [t.state for t in experts], [ACTION_TAG] * len(experts),
+                       [t.action for t in experts], fmt, budget, clip=False)
+    rows.too_long = too_long
+    return rows
 
 
 def il_dataset(transitions: list[Transition], fmt: PromptFormat,
                budget: LengthBudget | None = None) -> Dataset:
-    return il_rows(transitions, fmt, budget).dataset("expert transitions")
+    rows = il_rows(transitions, fmt, budget)
+    if rows.too_long:
+        experts = rows.too_long + len(rows.rendered)
+        log.warning("IL: %d of %d expert actions are longer than data.max_new_tokens=%d tokens "
+                    "and are left out (the policy could never write them); raise "
+                    "data.max_new_tokens with eval.max_new_tokens and rl.max_new_tokens to keep "
+                    "them", rows.too_long, experts, budget.max_new_tokens)
+    what = ("expert transitions whose action fits data.max_new_tokens" if rows.too_long
+            else "expert transitions")
+    return rows.dataset(what)
 
 
 def iwm_suffix(action: str) -> str:

@@ -14,12 +14,13 @@ import pytest
 from datasets import Dataset
 
 import earlyexp.envs as envs
-from earlyexp.agents.prompts import LengthBudget, PromptFormat, token_counter
+from earlyexp.agents.prompts import CUT_MARKER, LengthBudget, PromptFormat, State, token_counter
 from earlyexp.agents.tiny_model import train_tokenizer
 from earlyexp.experience.branching import UniformSampler, collect_task
 from earlyexp.experience.datasets import (
     fit_to_length, il_rows, iwm_rows, reflect_all, sr_rows,
 )
+from earlyexp.experience.records import Transition
 from earlyexp.experience.reflection import TemplateReflector
 from earlyexp.training.config import compose_config
 
@@ -57,7 +58,12 @@ def test_no_prompt_in_any_dataset_loses_its_goal(family):
     budget = LengthBudget(longest_goal + 160, 24, count)  # small: most prompts must give way
     datasets = [il_rows(transitions, fmt, budget), iwm_rows(transitions, fmt, budget=budget),
                 sr_rows(reflections, fmt, budget)]
-    states = [[t.state for t in transitions if t.is_expert],
+    experts = [t for t in transitions if t.is_expert
+               and count([f" {t.action.strip()}"])[0] <= budget.max_new_tokens]
+    assert datasets[0].too_long == sum(t.is_expert for t in transitions) - len(experts)
+    # an action is never cut: every IL completion is its expert action, whole
+    assert datasets[0].completions == [f" {t.action.strip()}" for t in experts]
+    states = [[t.state for t in experts],
               [t.state for t in transitions], [r.state for r in reflections]]
     clipped = 0
     for rows, row_states in zip(datasets, states):
@@ -98,3 +104,24 @@ def test_batched_fit_to_length_matches_the_per_row_reference():
         fast = fit_to_length(dataset, tokenizer, max_length)
         slow = per_row_fit_to_length(dataset, tokenizer, max_length)
         assert fast["prompt"] == slow["prompt"] and fast["completion"] == slow["completion"]
+
+
+def words(texts):
+    """A token counter with one token per whitespace-separated word (checkable by eye)."""
+    return [len(t.split()) for t in texts]
+
+
+def test_an_il_action_is_never_cut_and_one_the_policy_cannot_write_is_left_out():
+    """A goal longer than the whole context (bfcl's function list at a small context) once
+    left the action 1 token, and IL learnt to write the cut marker. Now the action stays
+    whole and the prompt gives way; an action over max_new_tokens is counted and dropped."""
+    goal = " ".join(f"fn{i}(x)" for i in range(80))             # 80 words > the context
+    short, long = "call(a=1, b=2)", " ".join(["word"] * 30)    # 3 and 30 words
+    rows = [Transition("e", "t", 0, i, State(goal, "an observation"), action, "next", True, 0)
+            for i, action in enumerate([short, long])]
+    budget = LengthBudget(64, 8, words)
+    il = il_rows(rows, PromptFormat(), budget)
+    assert il.completions == [f" {short}"] and il.too_long == 1
+    assert CUT_MARKER.strip() not in il.completions[0]
+    (prompt,) = il.prompts
+    assert words([prompt])[0] + words(il.completions)[0] + 1 <= 64
