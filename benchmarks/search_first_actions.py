@@ -28,7 +28,6 @@ from common import emit
 def first_actions(run_dir: Path, method: str, tasks: int, split: str | None = None) -> dict:
     from earlyexp.agents.actors import LMAgent
     from earlyexp.agents.hf_policy import load_policy
-    from earlyexp.agents.prompts import State
     from earlyexp.experience.collect import EnvConfig
 
     record = json.loads((run_dir / "run.json").read_text())

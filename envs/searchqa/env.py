@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from earlyexp.envs.core import MAX_OBSERVATION_CHARS, Outcome, Status, TextEnv
 from earlyexp.envs.searchqa import data
 from earlyexp.envs.searchqa import actions
-from earlyexp.envs.searchqa.actions import USAGE, Action, parse_action
+from earlyexp.envs.searchqa.actions import Action, parse_action
 from earlyexp.envs.searchqa.expert import expert_action
 from earlyexp.envs.searchqa.metrics import best_exact_match, best_f1
 from earlyexp.envs.searchqa.records import SPLITS, Question

@@ -121,7 +121,7 @@ def test_real_tokenizer_budget_holds_under_its_own_ids(bpe):
     renderer = PromptRenderer.for_tokenizer(fmt, bpe)
     states = [corridor_state(n, "A long hall. " * 40) for n in range(8)]
     for budget in (48, 80, 160):
-        for state, rendered in zip(states, renderer.render_all(states, budget)):
+        for rendered in renderer.render_all(states, budget):
             ids = bpe(rendered.text, add_special_tokens=False)["input_ids"]
             assert len(ids) == rendered.tokens <= budget
             assert rendered.text.startswith("Goal: Open the red door.\n")

@@ -118,7 +118,9 @@ def test_expert_writes_names_as_the_token_span_the_agent_reads(small_env):
     texts = [q.question for q in small_env.bundle.questions["train"]]
     texts += [f"{p.title}. {p.text}" for p in small_env.bundle.passages]
     tokenizer = train_tokenizer(texts, 600)
-    ids = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]
+    def ids(text: str) -> list[int]:
+        return tokenizer(text, add_special_tokens=False)["input_ids"]
+
     checked = 0
     for task_id in small_env.tasks("test") + small_env.tasks("ood"):
         question = small_env.bundle.by_task[task_id]
