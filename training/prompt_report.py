@@ -101,17 +101,18 @@ def _family_table(name: str, options: dict[str, Any]) -> Table:
     table = Table(title=f"{name}: prompts in tokens, budget {budget.room} "
                         f"(max_positions {budget.max_positions} - max_new_tokens "
                         f"{budget.max_new_tokens}); {fmt}", title_justify="left")
-    for column in ("dataset", "rows", "whole p50", "whole p90", "whole max", "fitted max",
-                   "clipped", *CLIP_KINDS):
+    # left out: IL rows whose expert action is longer than max_new_tokens (never cut)
+    for column in ("dataset", "rows", "left out", "whole p50", "whole p90", "whole max",
+                   "fitted max", "clipped", *CLIP_KINDS):
         table.add_column(column, justify="right")
     for before, after in zip(whole, fitted):
         if not after.rendered:
-            table.add_row(after.name, "0", *[""] * (6 + len(CLIP_KINDS)))
+            table.add_row(after.name, "0", str(after.too_long), *[""] * (5 + len(CLIP_KINDS)))
             continue
         sizes = count(before.prompts)
         n = len(after.rendered)
         shares = [sum(kind in r.clipped for r in after.rendered) / n for kind in CLIP_KINDS]
-        table.add_row(after.name, str(n), f"{statistics.median(sizes):.0f}",
+        table.add_row(after.name, str(n), str(after.too_long), f"{statistics.median(sizes):.0f}",
                       f"{_quantile(sizes, 0.9):.0f}", str(max(sizes)),
                       str(max(r.tokens for r in after.rendered)),
                       f"{sum(bool(r.clipped) for r in after.rendered) / n:.0%}",
