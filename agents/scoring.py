@@ -137,6 +137,7 @@ def candidate_scores(model, batch: CandidateBatch, with_hidden: bool = False
     """Summed log-prob of every candidate (N,), float32, and, with `with_hidden`, the
     final hidden state of each prompt's last token (B, H) (PPO's value head reads it).
     Differentiable when called under grad mode."""
+    _check_tree_mask_support(model)
     keep = batch.input_ids.shape[1] - batch.prompt_width + 1       # from the prompt's last token
     out = model(input_ids=batch.input_ids, attention_mask=batch.attention,
                 position_ids=batch.position_ids, use_cache=False, logits_to_keep=keep,
@@ -148,6 +149,20 @@ def candidate_scores(model, batch: CandidateBatch, with_hidden: bool = False
     hidden = (out.hidden_states[-1][batch.first_row, batch.prompt_width - 1]
               if with_hidden else None)                                         # (B, H)
     return scores, hidden
+
+
+#: Attention implementations that apply a custom 4-D mask as given (flash-attention
+#: kernels take only padding masks and would let candidates see each other).
+TREE_MASK_ATTENTION = ("eager", "sdpa")
+
+
+def _check_tree_mask_support(model) -> None:
+    used = getattr(getattr(model, "config", None), "_attn_implementation", None)
+    if used is not None and used not in TREE_MASK_ATTENTION:
+        raise ValueError(
+            f"rank-mode scoring packs candidates behind their prompt under a 4-D attention "
+            f"mask, which attn_implementation={used!r} does not apply; load the model with "
+            f"attn_implementation='sdpa' (or 'eager'), or act in generate mode")
 
 
 def choice_log_probs(scores: torch.Tensor, counts: list[int], temperature: float

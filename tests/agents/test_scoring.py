@@ -79,3 +79,9 @@ def test_the_gradient_of_a_packed_score_is_that_of_its_own_forward(model):
 def test_a_prompt_without_candidates_is_refused():
     with pytest.raises(ValueError, match="at least one candidate"):
         pack_candidates([[1, 2]], [[]], pad_id=0)
+
+
+def test_an_attention_kernel_that_ignores_the_tree_mask_is_refused(model, monkeypatch):
+    monkeypatch.setattr(model.config, "_attn_implementation", "flash_attention_2")
+    with pytest.raises(ValueError, match="attn_implementation='sdpa'"):
+        candidate_scores(model, pack_candidates([[1, 2]], [[[3]]], pad_id=0))
