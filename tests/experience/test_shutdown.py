@@ -6,6 +6,7 @@ The real ScienceWorld case is the slow test at the end.
 """
 from __future__ import annotations
 
+import faulthandler
 import os
 import signal
 import subprocess
@@ -17,6 +18,11 @@ import psutil
 import pytest
 
 from earlyexp.envs.testing import CorridorEnv
+from earlyexp.experience.workers import STOP_GRACE_SECONDS
+
+#: The pool's own worst case to stop: per busy worker SIGTERM, STOP_GRACE_SECONDS, then
+#: SIGKILL and 5 s; a parent slower than that (plus start-up slack) hangs somewhere.
+PARENT_EXIT_SECONDS = 2 * (STOP_GRACE_SECONDS + 5) + 15
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,6 +32,7 @@ class ChildOwningEnv(CorridorEnv):
 
     def __init__(self, pid_dir: str, **kwargs):
         super().__init__(**kwargs)
+        faulthandler.register(signal.SIGUSR1, all_threads=True)  # stacks on demand (a hang)
         self._child = subprocess.Popen(["sleep", "600"])
         Path(pid_dir, f"{os.getpid()}-{self._child.pid}").touch()
 
@@ -46,6 +53,8 @@ import earlyexp.envs as envs
 from earlyexp.experience.collect import CollectConfig, EnvConfig, collect
 from earlyexp.experience.workers import interrupt_on_sigterm
 if __name__ == "__main__":
+    import faulthandler, signal
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # stacks on demand (a hang)
     interrupt_on_sigterm()  # what the CLI does at start
     envs.register("owning", "tests.experience.test_shutdown:ChildOwningEnv")
     env = EnvConfig("owning", {"pid_dir": sys.argv[2], "num_tasks": 50, "length": 8})
@@ -60,8 +69,9 @@ def _start_collection(tmp_path) -> tuple[subprocess.Popen, list[int], list[int]]
     """Start a 2-worker collection; return it with its worker pids and their children's."""
     pid_dir = tmp_path / "pids"
     pid_dir.mkdir()
+    stderr = open(tmp_path / "stderr.txt", "w")  # noqa: SIM115 - the child owns it
     proc = subprocess.Popen([sys.executable, "-c", COLLECT, str(tmp_path / "exp"), str(pid_dir)],
-                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stderr=stderr)
     deadline = time.time() + 120
     while time.time() < deadline:
         owners = [name.split("-") for name in os.listdir(pid_dir)]
@@ -95,7 +105,17 @@ def test_signal_to_parent_stops_busy_workers_and_their_children(tmp_path, signum
     proc, workers, children = _start_collection(tmp_path)
     assert not any(_gone(p) for p in workers + children)
     proc.send_signal(signum)
-    assert proc.wait(timeout=30) == 130  # the parent ran its finally blocks, then exited
+    try:
+        code = proc.wait(timeout=PARENT_EXIT_SECONDS)
+    except subprocess.TimeoutExpired:  # show where each process hangs, then fail
+        for pid in [proc.pid, *workers]:
+            if not _gone(pid):
+                os.kill(pid, signal.SIGUSR1)
+        time.sleep(2)
+        proc.kill()
+        pytest.fail("the parent did not exit; stacks:\n"
+                    + (tmp_path / "stderr.txt").read_text()[-6000:])
+    assert code == 130  # the parent ran its finally blocks, then exited
     assert _wait_gone(workers + children, 5) == []
 
 
