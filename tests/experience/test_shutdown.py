@@ -65,13 +65,24 @@ if __name__ == "__main__":
 """
 
 
+def _as_from_a_terminal() -> None:
+    """The child's signal state as a shell gives it: SIGINT/SIGTERM default and unblocked.
+    Dispositions and masks are inherited, and a library used by an earlier test in this
+    pytest process (joblib's loky, Ray) can leave SIGINT ignored: the parent then never
+    sees it (faulthandler showed it waiting, unsignalled; SIG_IGN in pytest reproduces it)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT, signal.SIGTERM])
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _start_collection(tmp_path) -> tuple[subprocess.Popen, list[int], list[int]]:
     """Start a 2-worker collection; return it with its worker pids and their children's."""
     pid_dir = tmp_path / "pids"
     pid_dir.mkdir()
     stderr = open(tmp_path / "stderr.txt", "w")  # noqa: SIM115 - the child owns it
     proc = subprocess.Popen([sys.executable, "-c", COLLECT, str(tmp_path / "exp"), str(pid_dir)],
-                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stderr=stderr)
+                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stderr=stderr,
+                            preexec_fn=_as_from_a_terminal)
     deadline = time.time() + 120
     while time.time() < deadline:
         owners = [name.split("-") for name in os.listdir(pid_dir)]
