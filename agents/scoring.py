@@ -17,8 +17,8 @@ run through the model once with a tree attention mask: prompt tokens attend caus
 to the prompt, a candidate's tokens to the prompt and to their own candidate's earlier
 tokens only, and each candidate's positions continue from the prompt's length, as if
 it followed the prompt alone. The prompt is computed once and nothing is copied per
-candidate (copying the prompt's key/value cache to every candidate cost ~20× the
-model's own arithmetic on CPU: `benchmarks/bench_rl_update_profile.py`). A prompt whose
+candidate (copying the prompt's key/value cache to every candidate made acting 2.2× and
+the update 2.3× slower on CPU: `benchmarks/bench_candidate_scoring.py`). A prompt whose
 candidates exceed `ROW_CANDIDATE_TOKENS` is split over several rows, each with the prompt.
 
     batch  = pack_candidates(prompt_rows, candidate_rows, pad_id, device)
@@ -114,14 +114,14 @@ def pack_candidates(prompt_rows: list[list[int]], candidate_rows: list[list[list
     owner = torch.repeat_interleave(torch.arange(sum(counts)),
                                     torch.tensor([len(c) for cs in candidate_rows for c in cs]))
     return CandidateBatch(ids.to(device), positions.to(device),
-                          _tree_mask(segment, prompt_width).to(device), prompt_width,
+                          _tree_mask(segment).to(device), prompt_width,
                           torch.tensor(token_row, device=device),
                           torch.tensor(token_at, device=device),
                           torch.tensor(token_id, device=device), owner.to(device),
                           torch.tensor(first_row, device=device), counts)
 
 
-def _tree_mask(segment: torch.Tensor, prompt_width: int) -> torch.Tensor:
+def _tree_mask(segment: torch.Tensor) -> torch.Tensor:
     """(R, 1, L, L) bool: query i sees key j <= i that is prompt, or in i's own
     candidate; every position sees itself (a padding row is never empty)."""
     width = segment.shape[1]
@@ -144,8 +144,8 @@ def candidate_scores(model, batch: CandidateBatch, with_hidden: bool = False
                 output_hidden_states=with_hidden)
     logits = out.logits[batch.token_row, batch.token_at].float()                # (T, V)
     token_logp = torch.log_softmax(logits, -1).gather(-1, batch.token_id[:, None]).squeeze(-1)
-    scores = torch.zeros(len(batch.token_owner) and int(batch.token_owner[-1]) + 1,
-                         device=token_logp.device).index_add(0, batch.token_owner, token_logp)
+    scores = torch.zeros(sum(batch.counts), device=token_logp.device
+                         ).index_add(0, batch.token_owner, token_logp)
     hidden = (out.hidden_states[-1][batch.first_row, batch.prompt_width - 1]
               if with_hidden else None)                                         # (B, H)
     return scores, hidden
