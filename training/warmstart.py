@@ -152,6 +152,10 @@ class TrainConfig:
     logging_steps: int = 10
     precision: str = "auto"                # auto (bf16 where native, else fp32) | fp32 | bf16
     gradient_checkpointing: bool = False   # recompute activations: less memory, more time
+    # Also train on the prompt's tokens (observations, goal), not only the completion's.
+    # Off, as in the paper; on, a small model practises copying what it reads (searchqa's
+    # names and years). It makes every method partly a world model: compare like with like.
+    prompt_loss: bool = False
 
     def __post_init__(self):
         for key in ("steps", "batch_size", "logging_steps"):
@@ -277,7 +281,7 @@ def train_stage(model, tokenizer, stage: Stage, cfg: WarmstartConfig, out_dir: P
         weight_decay=cfg.train.weight_decay, lr_scheduler_type="cosine",
         # at least one logged loss per stage, however short
         logging_steps=min(cfg.train.logging_steps, stage.steps), save_strategy="no",
-        report_to=[], seed=cfg.train.seed, completion_only_loss=True,
+        report_to=[], seed=cfg.train.seed, completion_only_loss=not cfg.train.prompt_loss,
         max_length=cfg.data.max_length, use_cpu=training_device(cfg) == "cpu",
         dataloader_num_workers=0, disable_tqdm=True, include_num_input_tokens_seen=True,
         bf16=precision.bf16, fp16=False,  # explicit: TRL defaults bf16 to on

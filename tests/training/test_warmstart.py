@@ -88,3 +88,48 @@ def test_datasets_do_not_depend_on_shard_order(corridor_env, corridor_experience
     forward = select_tasks(transitions, 1.0, 0)
     backward = select_tasks(list(reversed(transitions)), 1.0, 0)
     assert forward == backward
+
+
+@pytest.mark.parametrize("prompt_loss", [False, True])
+def test_prompt_loss_decides_which_tokens_the_loss_covers(il_checkpoint, corridor_env,
+                                                          corridor_experience, tmp_path,
+                                                          prompt_loss):
+    """The first logged loss (before any update) equals the mean next-token NLL computed
+    here by hand over the completion's tokens only, or over every token with
+    `train.prompt_loss`: the two hand values differ, so the wrong mask fails."""
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from earlyexp.training.methods.base import Stage
+    from earlyexp.training.warmstart import train_stage, training_precision
+
+    tokenizer = AutoTokenizer.from_pretrained(il_checkpoint)
+    model = AutoModelForCausalLM.from_pretrained(il_checkpoint)
+    rows = {"prompt": ["You are in room 3. Goal: reach room 5.\nAction:",
+                       "You are in room 1. Goal: reach room 2.\nAction:"],
+            "completion": [" go east", " go west"]}
+
+    def hand_nll(completion_only: bool) -> float:
+        total, count = 0.0, 0
+        for prompt, completion in zip(rows["prompt"], rows["completion"]):
+            n_prompt = len(tokenizer(prompt)["input_ids"])
+            ids = tokenizer(prompt + completion)["input_ids"] + [tokenizer.eos_token_id]
+            with torch.no_grad():
+                logp = torch.log_softmax(model(torch.tensor([ids])).logits[0], -1)
+            for position in range(1, len(ids)):
+                if completion_only and position < n_prompt:
+                    continue
+                total -= logp[position - 1, ids[position]].item()
+                count += 1
+        return total / count
+
+    expected, other = hand_nll(not prompt_loss), hand_nll(prompt_loss)
+    assert abs(expected - other) > 0.05  # the test separates the two masks
+    cfg = warmstart_config(corridor_env, corridor_experience, tmp_path)
+    cfg.train.prompt_loss = prompt_loss
+    cfg.train.batch_size, cfg.train.logging_steps, cfg.train.learning_rate = 2, 1, 1e-12
+    cfg.data.max_length = model.config.max_position_embeddings  # as warmstart() sets it
+    report = train_stage(model, tokenizer, Stage("il", Dataset.from_dict(rows), 1), cfg,
+                         tmp_path, training_precision(cfg))
+    assert report["losses"][0] == pytest.approx(expected, rel=1e-3)
