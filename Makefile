@@ -4,6 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 BFCL_EVAL := bfcl-eval==2026.3.23
+HYDRA_RAY_LAUNCHER := hydra-ray-launcher==1.2.2
 PYTEST_ARGS ?=
 
 .PHONY: install demo test test-fast bench lint clean
@@ -18,6 +19,8 @@ $(STAMP): pyproject.toml setup.py
 	$(PY) -m pip install -q -e '.[envs,dev]'
 	# bfcl-eval pins many heavy packages; only its data and pure-Python backends are used.
 	$(PY) -m pip install -q --no-deps $(BFCL_EVAL)
+	# Hydra's Ray launcher pins cloudpickle<3 and boto3 (for AWS); its local launcher needs neither.
+	$(PY) -m pip install -q --no-deps $(HYDRA_RAY_LAUNCHER)
 	touch $(STAMP)
 
 demo: install

@@ -16,7 +16,9 @@ the fixed overrides) is composed before any job starts, so an unknown key or con
 option is refused naming the key. A point that fails later (a value its schema rejects,
 an error in its run) is reported with its exit code and the others still run; a table
 of every job ends the sweep. A launcher that runs jobs in local processes at once
-(joblib) gives each job `total // jobs at once` threads (`earlyexp/threads.py`).
+(joblib) gives each job `total // jobs at once` threads (`earlyexp/threads.py`); under
+other launchers (submitit_local, ray: both tested) each job takes its fair share of the
+machine from the thread ledger, as any earlyexp run does.
 Hydra writes each job's composed config under `hydra.sweep.dir` (default here
 `runs/multirun/<command>/<date>_<time>/<job>`), next to `earlyexp_job.json` (overrides,
 exit code, process id, threads); logging stays the CLI's own unless

@@ -122,3 +122,36 @@ def test_joblib_launcher_runs_the_jobs_in_its_processes_with_a_share_each(
         assert sorted(tasks) == [f"train-000{i}@{seed}" for i in range(5)]
         assert sum(shard["transitions"] for shard in manifest["shards"]) >= 5 * 3
     assert not (tmp_path / "exp0_-1").exists()
+
+
+LAUNCHERS = {  # launcher plugin -> (its module, overrides that keep it on this machine)
+    "submitit_local": ("hydra_plugins.hydra_submitit_launcher", []),
+    "ray": ("hydra_plugins.hydra_ray_launcher", ["+hydra.launcher.ray.init.num_cpus=2"]),
+}
+
+
+@pytest.mark.parametrize("launcher", ["submitit_local",
+                                      pytest.param("ray", marks=pytest.mark.slow)])
+def test_submitit_and_ray_launchers_run_each_job_in_its_own_process(tmp_path, launcher):
+    """The SLURM launcher's local mode (submitit_local) and Hydra's Ray launcher (a local
+    Ray runtime here; `hydra.launcher.ray.init.address` joins a cluster) run the points
+    unchanged: each job in a process of the launcher's, each writing its own result."""
+    module, extra = LAUNCHERS[launcher]
+    pytest.importorskip(module)
+    sweep = tmp_path / "sweep"
+    try:
+        assert main(["evaluate", "-m", f"hydra/launcher={launcher}", *extra,
+                     "agent=expert,random", *HOUSEHOLD, f"out={tmp_path}/${{agent}}.json",
+                     f"hydra.sweep.dir={sweep}"]) == 0
+    finally:  # the Ray launcher leaves its runtime up in this process: later tests start theirs
+        if launcher == "ray":
+            import ray
+            ray.shutdown()
+    jobs = _jobs(sweep)
+    assert [(j["overrides"][0], j["exit_code"]) for j in jobs] == [("agent=expert", 0),
+                                                                   ("agent=random", 0)]
+    assert os.getpid() not in {j["pid"] for j in jobs}
+    assert len({j["pid"] for j in jobs}) == 2
+    expert = json.loads((tmp_path / "expert.json").read_text())
+    assert expert["config"]["agent"] == "expert" and expert["summary"]["success"] == 1.0
+    assert json.loads((tmp_path / "random.json").read_text())["summary"]["episodes"] == 2
