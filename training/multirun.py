@@ -22,12 +22,21 @@ machine from the thread ledger, as any earlyexp run does.
 Hydra writes each job's composed config under `hydra.sweep.dir` (default here
 `runs/multirun/<command>/<date>_<time>/<job>`), next to `earlyexp_job.json` (overrides,
 exit code, process id, threads); logging stays the CLI's own unless
-`hydra/job_logging=...` is given. Optimising sweepers (optuna, ax, nevergrad) receive
-the job's exit code as its return value: they run, but have no metric to optimise yet.
+`hydra/job_logging=...` is given.
+
+Optimising sweepers (optuna, ax, nevergrad) optimise what `--objective NAME` names: a
+number the finished job wrote (`OBJECTIVE_SOURCES`: evaluate's summary, e.g. `success`;
+a pipeline's results, `<method>/<before_rl|after_rl>/<split>/<metric>`). The job returns
+it (NaN when the job failed, which the sweeper records as a failed trial), its job file
+and the sweep's table show it. Without `--objective` a job returns its exit code.
+
+    earlyexp pipeline -m --objective il/before_rl/test/success hydra/sweeper=optuna \
+        hydra.sweeper.n_trials=8 'train.learning_rate=tag(log,interval(1e-4,1e-2))'
 """
 from __future__ import annotations
 
 import json
+import math
 import multiprocessing as mp
 import os
 import traceback
@@ -41,6 +50,7 @@ from rich.table import Table
 from earlyexp.errors import ConfigError, EarlyExpError
 
 MULTIRUN_FLAGS = ("-m", "--multirun")
+OBJECTIVE_FLAG = "--objective"
 #: What each job leaves in its Hydra output directory: command, overrides, exit code,
 #: the process it ran in and its thread budget.
 JOB_FILE = "earlyexp_job.json"
@@ -123,6 +133,9 @@ def refuse_unswept(args: list[str]) -> None:
     """A sweep value given without -m: say so instead of Hydra's 'Ambiguous value'."""
     from hydra.errors import HydraException
 
+    if any(a == OBJECTIVE_FLAG or a.startswith(OBJECTIVE_FLAG + "=") for a in args):
+        raise ConfigError(OBJECTIVE_FLAG, None, "names what a sweep optimises: add -m "
+                                                "(earlyexp <command> -m --objective NAME ...)")
     try:
         parsed = parse_overrides([a for a in args if "=" in a])
     except (ConfigError, HydraException):
@@ -156,6 +169,69 @@ def check_points(config_name: str, points: list[list[str]]) -> None:
         compose_config(config_name, [o for o in point if "=" in o])
 
 
+# --- what an optimising sweeper optimises --------------------------------------------------
+def _numbers(mapping: dict, prefix: str = "") -> dict[str, float]:
+    return {f"{prefix}{key}": float(value) for key, value in mapping.items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)}
+
+
+def evaluate_objectives(cfg) -> dict[str, float]:
+    """`earlyexp evaluate`: the summary it wrote to `out` (success, score, pass@k ...)."""
+    if not cfg.out:
+        raise ConfigError("out", None, "--objective reads the evaluation summary from `out`: "
+                                       "set out=PATH (e.g. out=runs/sweep/${seed}.json)")
+    return _numbers(json.loads(Path(cfg.out).read_text())["summary"])
+
+
+def pipeline_objectives(cfg) -> dict[str, float]:
+    """`earlyexp pipeline`: every result row of run.json, named
+    `<method>/<before_rl|after_rl>/<split>/<metric>`."""
+    rows = json.loads((Path(cfg.run_dir) / "run.json").read_text())["results"]
+    named: dict[str, float] = {}
+    for row in rows:
+        named |= _numbers(row, f"{row['warmstart']}/{row['phase']}/{row['split']}/")
+    return named
+
+
+#: command -> the numbers a finished job of it offers as `--objective`
+OBJECTIVE_SOURCES = {"evaluate": evaluate_objectives, "pipeline": pipeline_objectives}
+
+
+def split_objective(command: str, args: list[str]) -> tuple[str | None, list[str]]:
+    """`--objective NAME` (or `--objective=NAME`) taken out of `args`; refused for a
+    command that writes no numbers to optimise."""
+    name, rest, i = None, [], 0
+    while i < len(args):
+        arg = args[i]
+        if arg == OBJECTIVE_FLAG or arg.startswith(OBJECTIVE_FLAG + "="):
+            name = arg.partition("=")[2] if "=" in arg else (args[i + 1] if i + 1 < len(args)
+                                                             else "")
+            i += 1 if "=" in arg else 2
+            continue
+        rest.append(arg)
+        i += 1
+    if name is not None and (not name or command not in OBJECTIVE_SOURCES):
+        raise ConfigError(OBJECTIVE_FLAG, name or None,
+                          f"name a number the job writes; commands with objectives: "
+                          f"{sorted(OBJECTIVE_SOURCES)} (e.g. --objective success for "
+                          "evaluate, --objective il/after_rl/test/success for pipeline)")
+    return name, rest
+
+
+def read_objective(command: str, point: list[str], name: str) -> float:
+    """The value named `name` that the finished job with overrides `point` wrote."""
+    from earlyexp.errors import closest
+    from earlyexp.training.cli import CONFIGS
+    from earlyexp.training.config import compose_config
+
+    cfg = compose_config(CONFIGS[command][0], [o for o in point if "=" in o])
+    named = OBJECTIVE_SOURCES[command](cfg)
+    if name not in named:
+        raise ConfigError(OBJECTIVE_FLAG, name, f"this job wrote no such number."
+                          f"{closest(name, named)} It wrote: {', '.join(sorted(named))}")
+    return named[name]
+
+
 # --- running through Hydra --------------------------------------------------------------
 def jobs_at_once(launcher: Any, cores: int) -> int | None:
     """How many jobs a launcher runs at once in local processes (None: not a local
@@ -175,8 +251,9 @@ class CommandJob:
     command: str
     positional: tuple[str, ...] = ()
     threads: int | None = None  # this job's EARLYEXP_THREADS (a local parallel launcher)
+    objective: str | None = None  # --objective: return this number instead of the exit code
 
-    def __call__(self, cfg) -> int:
+    def __call__(self, cfg) -> int | float:
         from hydra.core.global_hydra import GlobalHydra
         from hydra.core.hydra_config import HydraConfig
 
@@ -198,8 +275,11 @@ class CommandJob:
         sweep_hydra = global_hydra.hydra
         global_hydra.clear()  # the command composes its own config, as a single run does
         code: int | str = 1
+        value = math.nan  # the objective of a failed job: the sweeper's failed trial
         try:
             code = COMMANDS[self.command](point)
+            if self.objective and code == 0:
+                value = read_objective(self.command, point, self.objective)
         except EarlyExpError as e:
             console.print(f"[red]error:[/red] {_escape(str(e))}", highlight=False)
             code = 2
@@ -212,10 +292,12 @@ class CommandJob:
                 global_hydra.initialize(sweep_hydra)
             record = {"command": self.command, "overrides": point, "exit_code": code,
                       "pid": os.getpid(), "threads": threads.total_threads()}
+            if self.objective:
+                record["objective"] = {self.objective: None if math.isnan(value) else value}
             job_dir = Path(HydraConfig.get().runtime.output_dir)
             job_dir.mkdir(parents=True, exist_ok=True)
             (job_dir / JOB_FILE).write_text(json.dumps(record, indent=1))
-        return code
+        return value if self.objective else code
 
 
 def _escape(text: str) -> str:
@@ -237,8 +319,10 @@ def hydra_error(error: Exception, overrides: list[str]) -> ConfigError:
     return ConfigError("overrides", " ".join(overrides), text)
 
 
-def launch(command: str, config_name: str, args: list[str]) -> list[tuple[list[str], Any]]:
-    """Run the sweep through Hydra; returns `(overrides, exit code or error)` per job."""
+def launch(command: str, config_name: str, args: list[str], objective: str | None = None
+           ) -> list[tuple[list[str], dict]]:
+    """Run the sweep through Hydra; returns `(overrides, job record)` per job: the job's
+    JOB_FILE (exit code, objective), or the launcher's error where the job wrote none."""
     from hydra import version
     from hydra._internal.hydra import Hydra
     from hydra._internal.utils import create_config_search_path
@@ -263,11 +347,25 @@ def launch(command: str, config_name: str, args: list[str]) -> list[tuple[list[s
             raise hydra_error(e, overrides) from e
         at_once = jobs_at_once(cfg.hydra.launcher, threads.machine_cores())
         per_job = max(1, threads.total_threads() // at_once) if at_once else None
-        returns = app.multirun(config_name, CommandJob(command, positional, per_job),
+        returns = app.multirun(config_name, CommandJob(command, positional, per_job, objective),
                                overrides, with_log_configuration=False)
+        sweep_dir = Path(str(cfg.hydra.sweep.dir))
     finally:
         GlobalHydra.instance().clear()
-    return [(list(r.overrides or []), _outcome(r)) for r in _job_returns(returns)]
+    jobs = [(list(r.overrides or []), _record(r)) for r in _job_returns(returns)]
+    return jobs or _recorded_jobs(sweep_dir)
+
+
+def _recorded_jobs(sweep_dir: Path) -> list[tuple[list[str], dict]]:
+    """The job files under `sweep_dir`, in job order: what an optimising sweeper ran
+    (Hydra's optuna sweeper returns no JobReturns)."""
+    def number(path: Path) -> tuple:
+        name = path.parent.name
+        return (0, int(name), "") if name.isdigit() else (1, 0, name)
+
+    records = [json.loads(p.read_text()) for p in sorted(sweep_dir.glob(f"*/{JOB_FILE}"),
+                                                          key=number)]
+    return [(r["overrides"], r) for r in records]
 
 
 def _job_returns(returns: Any) -> list:
@@ -282,18 +380,20 @@ def _job_returns(returns: Any) -> list:
     return [r for item in returns for r in _job_returns(item)]
 
 
-def _outcome(job) -> Any:
+def _record(job) -> dict:
     from hydra.core.utils import JobStatus
 
     if job.status == JobStatus.FAILED:  # raised outside the command (the launcher's side)
-        return f"failed: {job._return_value!r}"
-    return job.return_value
+        return {"exit_code": f"failed: {job._return_value!r}"}
+    path = Path(job.working_dir or ".") / JOB_FILE
+    return json.loads(path.read_text()) if path.is_file() else {"exit_code": job.return_value}
 
 
 def run_multirun(console: Console, command: str, config_name: str, args: list[str]) -> int:
     """Check the sweep, run it through Hydra's sweeper and launcher (each job runs the
     registered command, in whatever process the launcher chose), print a table of the
     jobs. Returns 0 when every job succeeded, else 1."""
+    objective, args = split_objective(command, args)
     overrides = [a for a in args if "=" in a]
     if uses_basic_sweeper(overrides):
         points = sweep_points(command, args)
@@ -301,11 +401,13 @@ def run_multirun(console: Console, command: str, config_name: str, args: list[st
         points = [[o.input_line for o in parse_overrides(overrides)
                    if not o.is_sweep_override() and not is_hydra_key(o.key_or_group)]]
     check_points(config_name, points)
-    jobs = launch(command, config_name, args)
+    jobs = launch(command, config_name, args, objective)
     table = Table(title=f"multirun: {len(jobs)} jobs of earlyexp {command}")
-    for column in ("#", "overrides", "exit code"):
+    for column in ("#", "overrides", "exit code", *([objective] if objective else [])):
         table.add_column(column)
-    for i, (point, code) in enumerate(jobs):
-        table.add_row(str(i + 1), _escape(" ".join(point)), _escape(str(code)))
+    for i, (point, record) in enumerate(jobs):
+        value = [str((record.get("objective") or {}).get(objective))] if objective else []
+        table.add_row(str(i + 1), _escape(" ".join(point)), _escape(str(record["exit_code"])),
+                      *value)
     console.print(table)
-    return 0 if jobs and all(code == 0 for _, code in jobs) else 1
+    return 0 if jobs and all(record["exit_code"] == 0 for _, record in jobs) else 1

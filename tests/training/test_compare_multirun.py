@@ -53,7 +53,8 @@ def test_hydra_defaults_yield_to_the_users_keys():
 
 
 def _jobs(sweep_dir) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted(sweep_dir.glob(f"*/{JOB_FILE}"))]
+    return [json.loads(p.read_text()) for p in sorted(sweep_dir.glob(f"*/{JOB_FILE}"),
+                                                      key=lambda p: int(p.parent.name))]
 
 
 def test_multirun_runs_each_point_and_a_sweep_without_m_is_refused(tmp_path, capsys):
@@ -92,9 +93,9 @@ def test_a_bad_key_in_any_point_is_refused_before_any_job(tmp_path, capsys, bad,
 
 
 def test_a_missing_plugin_names_its_package(tmp_path, capsys):
-    assert main(["evaluate", "-m", "hydra/sweeper=optuna", "agent=expert", *HOUSEHOLD,
+    assert main(["evaluate", "-m", "hydra/sweeper=nevergrad", "agent=expert", *HOUSEHOLD,
                  f"hydra.sweep.dir={tmp_path}/s"]) == 2
-    assert "pip install hydra-optuna-sweeper" in capsys.readouterr().out.replace("\n", " ")
+    assert "pip install hydra-nevergrad-sweeper" in capsys.readouterr().out.replace("\n", " ")
 
 
 def test_joblib_launcher_runs_the_jobs_in_its_processes_with_a_share_each(
@@ -155,3 +156,54 @@ def test_submitit_and_ray_launchers_run_each_job_in_its_own_process(tmp_path, la
     expert = json.loads((tmp_path / "expert.json").read_text())
     assert expert["config"]["agent"] == "expert" and expert["summary"]["success"] == 1.0
     assert json.loads((tmp_path / "random.json").read_text())["summary"]["episodes"] == 2
+
+
+def test_optuna_optimises_the_number_named_by_objective(tmp_path, capsys):
+    """hydra-optuna-sweeper gets `--objective success` from each job (the success rate its
+    evaluation wrote): every trial's value is the one in that job's own output, and the
+    sweeper's best is the largest of them."""
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    import yaml
+
+    sweep = tmp_path / "sweep"
+    assert main(["evaluate", "-m", "--objective", "success", "hydra/sweeper=optuna",
+                 "hydra.sweeper.n_trials=4", "hydra.sweeper.direction=maximize",
+                 "hydra.sweeper.sampler.seed=0", "agent=choice(expert,random)", *HOUSEHOLD,
+                 f"out={tmp_path}/${{agent}}.json", f"hydra.sweep.dir={sweep}"]) == 0
+    jobs = _jobs(sweep)
+    assert len(jobs) == 4
+    expected = {"agent=expert": 1.0, "agent=random": 0.0}  # on these household tasks
+    for job in jobs:
+        agent = next(o for o in job["overrides"] if o.startswith("agent="))
+        assert job["objective"] == {"success": expected[agent]}
+    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert best["best_value"] == max(j["objective"]["success"] for j in jobs)
+    assert expected[f"agent={best['best_params']['agent']}"] == best["best_value"]
+    assert "success" in capsys.readouterr().out
+
+
+def test_objective_is_refused_without_a_sweep_or_a_source(tmp_path, capsys):
+    assert main(["evaluate", "--objective", "success", "agent=expert", *HOUSEHOLD]) == 2
+    assert "add -m" in capsys.readouterr().out
+    assert main(["collect", "-m", "--objective", "x", "seed=0,1", *HOUSEHOLD[:4]]) == 2
+    assert "commands with objectives" in " ".join(capsys.readouterr().out.split())
+    # a name the job did not write: the job fails, naming what it did write
+    assert main(["evaluate", "-m", "--objective", "sucess", "agent=expert", *HOUSEHOLD,
+                 f"out={tmp_path}/e.json", f"hydra.sweep.dir={tmp_path}/s"]) == 1
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "Did you mean" in shown and "success" in shown
+    assert _jobs(tmp_path / "s")[0]["objective"] == {"sucess": None}
+
+
+def test_pipeline_objectives_name_each_result_row(tmp_path):
+    from earlyexp.training.multirun import read_objective
+
+    rows = [{"warmstart": "il", "phase": "before_rl", "split": "test", "success": 0.25,
+             "success_ci": [0.1, 0.4], "episodes": 40},
+            {"warmstart": "il", "phase": "after_rl", "split": "test", "success": 0.5}]
+    (tmp_path / "run.json").write_text(json.dumps({"results": rows}))
+    point = [f"run_dir={tmp_path}"]
+    assert read_objective("pipeline", point, "il/after_rl/test/success") == 0.5
+    assert read_objective("pipeline", point, "il/before_rl/test/episodes") == 40.0
+    with pytest.raises(ConfigError, match="Did you mean 'il/after_rl/test/success'"):
+        read_objective("pipeline", point, "il/after_rl/tset/success")
