@@ -105,6 +105,9 @@ def interrupt_on_sigterm() -> None:
 
 
 def _interrupt(signum, frame) -> None:
+    # One SIGTERM starts the stop; a second (a driver forwarding it, a scheduler repeating
+    # it) must not interrupt the clean-up that closes workers and JVMs. SIGKILL still works.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt(f"stopped by signal {signum}")
 
 

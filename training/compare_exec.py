@@ -48,8 +48,10 @@ def run_cell(cell) -> dict[str, Any]:
     """Run one cell in this process; returns (and writes to cell.json) its outcome."""
     from rich.console import Console
 
+    from earlyexp.experience.workers import interrupt_on_sigterm
     from earlyexp.training.compare import CELL_FILE, write_json_atomic
 
+    interrupt_on_sigterm()  # the driver stops a cell with SIGTERM: stop it as Ctrl-C would
     os.environ[threads.ENV_VAR] = str(cell.threads)  # the pipeline reads it: its total
     threads.apply(cell.threads)
     _register(cell.env_entry_points)
@@ -69,6 +71,10 @@ def run_cell(cell) -> dict[str, Any]:
             outcome.update(status="failed", error=f"{type(e).__name__}: {e}",
                            traceback=traceback.format_exc())
             console.print(outcome["traceback"], markup=False, highlight=False)
+        except KeyboardInterrupt:  # stopped: finished stages stay on disk for the re-run
+            outcome.update(status="interrupted", seconds=round(time.perf_counter() - start, 1))
+            write_json_atomic(run_dir / CELL_FILE, outcome)
+            raise
     outcome["seconds"] = round(time.perf_counter() - start, 1)
     write_json_atomic(run_dir / CELL_FILE, outcome)
     return outcome
@@ -150,27 +156,59 @@ def local_plan(cfg, cells: int) -> tuple[int, int]:
 def run_local(cells: list, cfg, on_done: Callable[[dict], None]) -> None:
     """A spawn process pool; a cell whose worker dies is retried once in a fresh pool."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from concurrent.futures.process import BrokenProcessPool
+    from concurrent.futures import ProcessPoolExecutor
 
     workers, per_cell = local_plan(cfg, len(cells))
     pending = [dataclasses.replace(c, threads=per_cell) for c in cells]
     deaths: dict[str, int] = {}
     while pending:
-        retry = []
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(run_cell, c): c for c in pending}
-            for future in as_completed(futures):
-                cell = futures[future]
-                try:
-                    on_done(future.result())
-                except BrokenProcessPool as e:
-                    deaths[cell.key] = deaths.get(cell.key, 0) + 1
-                    if deaths[cell.key] > 1:
-                        on_done(failed_outcome(cell, f"its worker process died twice ({e})"))
-                    else:
-                        retry.append(cell)
-        pending = retry
+            try:
+                pending = _run_in(pool, workers, pending, deaths, on_done)
+            except KeyboardInterrupt:
+                _stop_cells(pool)
+                raise
+
+
+def _run_in(pool, workers: int, cells: list, deaths: dict[str, int], on_done) -> list:
+    """Run `cells` in `pool`, at most `workers` submitted at a time (the pool queues one
+    more than it runs, and a queued cell would start after a stop); returns the cells to
+    retry in a fresh pool, the pool being broken (a worker died)."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    queue, running, retry = list(cells), {}, []
+    while queue or running:
+        while queue and len(running) < workers and not retry:
+            cell = queue.pop(0)
+            running[pool.submit(run_cell, cell)] = cell
+        done, _ = wait(running, return_when=FIRST_COMPLETED)
+        for future in done:
+            cell = running.pop(future)
+            try:
+                on_done(future.result())
+            except BrokenProcessPool as e:
+                deaths[cell.key] = deaths.get(cell.key, 0) + 1
+                if deaths[cell.key] > 1:
+                    on_done(failed_outcome(cell, f"its worker process died twice ({e})"))
+                else:
+                    retry.append(cell)
+    return retry + queue
+
+
+def _stop_cells(pool) -> None:
+    """Ctrl-C or SIGTERM reached the driver: stop the running cells too (leaving the pool
+    would wait for every queued cell to finish). Each worker gets SIGTERM, which its
+    `run_cell` turns into a Ctrl-C (a shell's Ctrl-C may already have reached it; a
+    background job's SIGINT is ignored), so each pipeline stops its own workers and JVMs
+    and keeps what it finished; queued cells never start."""
+    import signal
+
+    for process in list((getattr(pool, "_processes", None) or {}).values()):  # pid -> Process
+        if process.is_alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGTERM)
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def run_ray(cells: list, cfg, on_done: Callable[[dict], None]) -> None:

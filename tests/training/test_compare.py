@@ -150,3 +150,46 @@ def test_two_cells_on_a_local_ray_runtime(families, tmp_path):
             for s in (0, 1)}
     assert os.getpid() not in pids
     assert "| corridor/seed1 | done |" in (tmp_path / "comparison.md").read_text()
+
+
+STOPPABLE_COMPARE = """
+import sys
+import earlyexp.envs as envs
+from earlyexp.training.cli import main
+envs.register("corridor", "earlyexp.envs.testing:CorridorEnv", override=True)
+sys.exit(main(["compare", *sys.argv[1:]]))
+"""
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_running_cells_and_starts_no_more(tmp_path):
+    """SIGTERM to the driver (a scheduler's stop, `kill`) stops the cells running in its
+    pool — it used to wait for them and then run every queued cell — and each cell
+    records that it was interrupted; no process of the comparison is left."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    args = overrides(tmp_path, "compare.families=[corridor]", "compare.seeds=[0,1,2]",
+                     "compare.workers=2", "compare.threads_per_cell=1",
+                     "compare.world_model=false", "train.steps=100000")  # IL never ends
+    proc = subprocess.Popen([sys.executable, "-c", STOPPABLE_COMPARE, *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))
+    logs = [tmp_path / "corridor" / f"seed{s}" / "cell.log" for s in (0, 1)]
+    deadline = time.time() + 240
+    while not all(p.exists() and "warm-start" in p.read_text() for p in logs):
+        assert proc.poll() is None and time.time() < deadline, "the cells never trained"
+        time.sleep(0.5)
+    tree = psutil.Process(proc.pid).children(recursive=True)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=90) == 130
+    cells = {s: json.loads((tmp_path / "corridor" / f"seed{s}" / "cell.json").read_text())
+             for s in (0, 1)}
+    assert {c["status"] for c in cells.values()} == {"interrupted"}
+    assert not (tmp_path / "corridor" / "seed2" / "cell.json").exists()  # never started
+    time.sleep(1)
+    assert not [p.pid for p in tree if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
