@@ -175,26 +175,32 @@ def _numbers(mapping: dict, prefix: str = "") -> dict[str, float]:
             if isinstance(value, (int, float)) and not isinstance(value, bool)}
 
 
-def evaluate_objectives(cfg) -> dict[str, float]:
-    """`earlyexp evaluate`: the summary it wrote to `out` (success, score, pass@k ...)."""
+def evaluate_result(cfg) -> Path:
     if not cfg.out:
         raise ConfigError("out", None, "--objective reads the evaluation summary from `out`: "
                                        "set out=PATH (e.g. out=runs/sweep/${seed}.json)")
-    return _numbers(json.loads(Path(cfg.out).read_text())["summary"])
+    return Path(cfg.out)
 
 
-def pipeline_objectives(cfg) -> dict[str, float]:
+def evaluate_objectives(result: dict) -> dict[str, float]:
+    """`earlyexp evaluate`: the summary it wrote to `out` (success, score, pass@k ...)."""
+    return _numbers(result["summary"])
+
+
+def pipeline_objectives(result: dict) -> dict[str, float]:
     """`earlyexp pipeline`: every result row of run.json, named
     `<method>/<before_rl|after_rl>/<split>/<metric>`."""
-    rows = json.loads((Path(cfg.run_dir) / "run.json").read_text())["results"]
     named: dict[str, float] = {}
-    for row in rows:
+    for row in result["results"]:
         named |= _numbers(row, f"{row['warmstart']}/{row['phase']}/{row['split']}/")
     return named
 
 
-#: command -> the numbers a finished job of it offers as `--objective`
-OBJECTIVE_SOURCES = {"evaluate": evaluate_objectives, "pipeline": pipeline_objectives}
+#: command -> (where a finished job wrote its results, the numbers they offer as --objective)
+OBJECTIVE_SOURCES = {
+    "evaluate": (evaluate_result, evaluate_objectives),
+    "pipeline": (lambda cfg: Path(cfg.run_dir) / "run.json", pipeline_objectives),
+}
 
 
 def split_objective(command: str, args: list[str]) -> tuple[str | None, list[str]]:
@@ -218,14 +224,22 @@ def split_objective(command: str, args: list[str]) -> tuple[str | None, list[str
     return name, rest
 
 
-def read_objective(command: str, point: list[str], name: str) -> float:
-    """The value named `name` that the finished job with overrides `point` wrote."""
-    from earlyexp.errors import closest
+def result_path(command: str, point: list[str]) -> Path:
+    """Where the job with overrides `point` writes its results (refused before any job
+    runs when it writes them nowhere, e.g. evaluate without `out`)."""
     from earlyexp.training.cli import CONFIGS
     from earlyexp.training.config import compose_config
 
     cfg = compose_config(CONFIGS[command][0], [o for o in point if "=" in o])
-    named = OBJECTIVE_SOURCES[command](cfg)
+    return OBJECTIVE_SOURCES[command][0](cfg)
+
+
+def read_objective(command: str, point: list[str], name: str) -> float:
+    """The value named `name` that the finished job with overrides `point` wrote."""
+    from earlyexp.errors import closest
+
+    result = json.loads(result_path(command, point).read_text())
+    named = OBJECTIVE_SOURCES[command][1](result)
     if name not in named:
         raise ConfigError(OBJECTIVE_FLAG, name, f"this job wrote no such number."
                           f"{closest(name, named)} It wrote: {', '.join(sorted(named))}")
@@ -401,6 +415,8 @@ def run_multirun(console: Console, command: str, config_name: str, args: list[st
         points = [[o.input_line for o in parse_overrides(overrides)
                    if not o.is_sweep_override() and not is_hydra_key(o.key_or_group)]]
     check_points(config_name, points)
+    if objective:
+        result_path(command, points[0])  # evaluate without `out`: refused before any job
     jobs = launch(command, config_name, args, objective)
     table = Table(title=f"multirun: {len(jobs)} jobs of earlyexp {command}")
     for column in ("#", "overrides", "exit code", *([objective] if objective else [])):

@@ -187,6 +187,10 @@ def test_objective_is_refused_without_a_sweep_or_a_source(tmp_path, capsys):
     assert "add -m" in capsys.readouterr().out
     assert main(["collect", "-m", "--objective", "x", "seed=0,1", *HOUSEHOLD[:4]]) == 2
     assert "commands with objectives" in " ".join(capsys.readouterr().out.split())
+    assert main(["evaluate", "-m", "--objective", "success", "agent=expert,random",
+                 *HOUSEHOLD, f"hydra.sweep.dir={tmp_path}/none"]) == 2  # no `out`
+    assert "set out=PATH" in " ".join(capsys.readouterr().out.split())
+    assert not (tmp_path / "none").exists()  # refused before any job
     # a name the job did not write: the job fails, naming what it did write
     assert main(["evaluate", "-m", "--objective", "sucess", "agent=expert", *HOUSEHOLD,
                  f"out={tmp_path}/e.json", f"hydra.sweep.dir={tmp_path}/s"]) == 1
