@@ -177,9 +177,9 @@ def _run_in(pool, workers: int, cells: list, deaths: dict[str, int], on_done) ->
     from concurrent.futures import FIRST_COMPLETED, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    queue, running, retry = list(cells), {}, []
-    while queue or running:
-        while queue and len(running) < workers and not retry:
+    queue, running, retry, broken = list(cells), {}, [], False
+    while running or (queue and not broken):  # a broken pool takes no new cells
+        while queue and len(running) < workers and not broken:
             cell = queue.pop(0)
             running[pool.submit(run_cell, cell)] = cell
         done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -188,6 +188,7 @@ def _run_in(pool, workers: int, cells: list, deaths: dict[str, int], on_done) ->
             try:
                 on_done(future.result())
             except BrokenProcessPool as e:
+                broken = True
                 deaths[cell.key] = deaths.get(cell.key, 0) + 1
                 if deaths[cell.key] > 1:
                     on_done(failed_outcome(cell, f"its worker process died twice ({e})"))

@@ -193,3 +193,18 @@ def test_sigterm_stops_the_running_cells_and_starts_no_more(tmp_path):
     assert not (tmp_path / "corridor" / "seed2" / "cell.json").exists()  # never started
     time.sleep(1)
     assert not [p.pid for p in tree if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+@pytest.mark.slow
+def test_a_cell_whose_process_dies_is_retried_and_the_queue_goes_on(families, tmp_path):
+    """A cell's process exits mid-collection (the corridor's test-double crash, once): the
+    pool breaks, the cell is retried in a fresh pool, and the cell queued behind it still
+    runs — one worker, so the queue waits on the broken pool."""
+    marker = tmp_path / "crashed"
+    args = overrides(tmp_path / "out", "compare.families=[corridor,broken]",
+                     "compare.seeds=[0]", "compare.workers=1", "compare.world_model=false",
+                     f"+compare.family_overrides.corridor.env.kwargs.crash_marker={marker}")
+    cfg, _ = configured(args)
+    outcome = compare(cfg, args)
+    assert marker.exists()  # the first attempt did die
+    assert sorted(outcome["done"]) == ["broken/seed0", "corridor/seed0"], outcome["failed"]
