@@ -133,7 +133,7 @@ def refuse_unswept(args: list[str]) -> None:
     """A sweep value given without -m: say so instead of Hydra's 'Ambiguous value'."""
     from hydra.errors import HydraException
 
-    if any(a == OBJECTIVE_FLAG or a.startswith(OBJECTIVE_FLAG + "=") for a in args):
+    if any(_is_objective_flag(a) for a in args):
         raise ConfigError(OBJECTIVE_FLAG, None, "names what a sweep optimises: add -m "
                                                 "(earlyexp <command> -m --objective NAME ...)")
     try:
@@ -203,13 +203,17 @@ OBJECTIVE_SOURCES = {
 }
 
 
+def _is_objective_flag(arg: str) -> bool:
+    return arg == OBJECTIVE_FLAG or arg.startswith(OBJECTIVE_FLAG + "=")
+
+
 def split_objective(command: str, args: list[str]) -> tuple[str | None, list[str]]:
     """`--objective NAME` (or `--objective=NAME`) taken out of `args`; refused for a
     command that writes no numbers to optimise."""
     name, rest, i = None, [], 0
     while i < len(args):
         arg = args[i]
-        if arg == OBJECTIVE_FLAG or arg.startswith(OBJECTIVE_FLAG + "="):
+        if _is_objective_flag(arg):
             name = arg.partition("=")[2] if "=" in arg else (args[i + 1] if i + 1 < len(args)
                                                              else "")
             i += 1 if "=" in arg else 2

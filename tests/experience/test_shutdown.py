@@ -20,6 +20,8 @@ import pytest
 from earlyexp.envs.testing import CorridorEnv
 from earlyexp.experience.workers import STOP_GRACE_SECONDS
 
+from ..conftest import as_from_a_terminal
+
 #: The pool's own worst case to stop: per busy worker SIGTERM, STOP_GRACE_SECONDS, then
 #: SIGKILL and 5 s; a parent slower than that (plus start-up slack) hangs somewhere.
 PARENT_EXIT_SECONDS = 2 * (STOP_GRACE_SECONDS + 5) + 15
@@ -65,16 +67,6 @@ if __name__ == "__main__":
 """
 
 
-def _as_from_a_terminal() -> None:
-    """The child's signal state as a shell gives it: SIGINT/SIGTERM default and unblocked.
-    Dispositions and masks are inherited, and a library used by an earlier test in this
-    pytest process (joblib's loky, Ray) can leave SIGINT ignored: the parent then never
-    sees it (faulthandler showed it waiting, unsignalled; SIG_IGN in pytest reproduces it)."""
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT, signal.SIGTERM])
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
 def _start_collection(tmp_path) -> tuple[subprocess.Popen, list[int], list[int]]:
     """Start a 2-worker collection; return it with its worker pids and their children's."""
     pid_dir = tmp_path / "pids"
@@ -82,7 +74,7 @@ def _start_collection(tmp_path) -> tuple[subprocess.Popen, list[int], list[int]]
     stderr = open(tmp_path / "stderr.txt", "w")  # noqa: SIM115 - the child owns it
     proc = subprocess.Popen([sys.executable, "-c", COLLECT, str(tmp_path / "exp"), str(pid_dir)],
                             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stderr=stderr,
-                            preexec_fn=_as_from_a_terminal)
+                            preexec_fn=as_from_a_terminal)
     deadline = time.time() + 120
     while time.time() < deadline:
         owners = [name.split("-") for name in os.listdir(pid_dir)]

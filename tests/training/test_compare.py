@@ -14,6 +14,8 @@ from earlyexp.errors import ConfigError
 from earlyexp.training.compare import CompareConfig, compare, missing, plan
 from earlyexp.training.config import load_config
 
+from ..conftest import as_from_a_terminal
+
 TINY = ["model.tiny.vocab_size=400", "model.tiny.hidden_size=64", "model.tiny.num_layers=2",
         "model.tiny.num_heads=2", "model.tiny.intermediate_size=128",
         "model.tiny.max_positions=512"]
@@ -178,7 +180,7 @@ def test_sigterm_stops_the_running_cells_and_starts_no_more(tmp_path):
                      "compare.world_model=false", "train.steps=100000")  # IL never ends
     proc = subprocess.Popen([sys.executable, "-c", STOPPABLE_COMPARE, *args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))
+                            preexec_fn=as_from_a_terminal)
     logs = [tmp_path / "corridor" / f"seed{s}" / "cell.log" for s in (0, 1)]
     deadline = time.time() + 240
     while not all(p.exists() and "warm-start" in p.read_text() for p in logs):
