@@ -269,9 +269,23 @@ def world_model_table(plan: dict, cells: list[CellData]) -> Table:
                 for k in ("nll", "token_accuracy", "exact_match")}
         rows.append([family, method, PHASE_NAMES[phase], f"{mean['nll']:.3f}",
                      f"{100 * mean['token_accuracy']:.1f}", f"{100 * mean['exact_match']:.1f}",
-                     str(sum(i["examples"] for i in items)), str(len(items))])
+                     str(sum(i["examples"] for i in items)),
+                     _tokens_per_example(items),
+                     str(len(items))])
     return (["family", "checkpoint", "phase", "next-obs NLL (nats/token)", "token accuracy %",
-             "exact match %", "transitions", "seeds"], rows)
+             "exact match %", "transitions", "tokens / transition", "seeds"], rows)
+
+
+def _tokens_per_example(items: list[dict]) -> str:
+    examples = sum(i["examples"] for i in items)
+    if not examples or any("tokens" not in i for i in items):
+        return "—"
+    return f"{sum(i['tokens'] for i in items) / examples:.0f}"
+
+
+WILSON_NOTE = ("* every outcome the same (all 0 or all 1): a percentile bootstrap has zero "
+               "width there, so the interval is Wilson's score interval over the pooled "
+               "episodes.")
 
 
 def _order(plan: dict, method: str) -> int:
@@ -355,12 +369,14 @@ def build_comparison(out_dir: str | Path) -> Path:
     page.table(cells_table(cells))
     page.heading("Success rate, mean over seeds [95% interval]")
     page.note("Interval: stratified bootstrap over each seed's episodes (episode noise); s = "
-              "seeds behind the mean. The paper's numbers are a reference only: "
-              + PAPER_SOURCE + ".")
+              "seeds behind the mean. " + WILSON_NOTE + " The paper's numbers are a "
+              "reference only: " + PAPER_SOURCE + ".")
     page.table(success_table(plan, cells))
     page.heading("Paired differences against IL")
     page.note("Δ = method − IL on the same training seeds and test episodes (matched by task "
-              "and evaluation seed), in percentage points, 95% stratified-bootstrap interval.")
+              "and evaluation seed), in percentage points, 95% stratified-bootstrap interval. "
+              "* no pair disagrees: the bootstrap cannot bound Δ, so the interval is ± "
+              "Wilson's upper bound on the rate of disagreeing pairs (|Δ| is at most that rate).")
     diffs, counts = differences_table(plan, cells)
     page.table(diffs)
     page.heading("Families where each method beats IL", 3)
@@ -368,9 +384,12 @@ def build_comparison(out_dir: str | Path) -> Path:
     page.heading("World-model accuracy on held-out test transitions")
     page.note("Teacher-forced next-observation prediction on branched test-split transitions "
               "collected as the training data was; lower NLL and higher accuracy = a better "
-              "world model. Does IWM keep it after imitation and after RL?")
+              "world model. Does IWM keep it after imitation and after RL? Each next "
+              "observation is scored as the IWM data holds it, cut to the context left after "
+              "the prompt: 'tokens / transition' says how much of it that is.")
     page.table(world_model_table(plan, cells))
     page.heading("Ablations")
+    page.note("Success before RL with the intervals of the success table. " + WILSON_NOTE)
     for axis in ("expert_fraction", "k"):
         curves = ablation_points(cells, axis)
         if not curves:

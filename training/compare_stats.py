@@ -26,6 +26,7 @@ import numpy as np
 
 BOOTSTRAP_SAMPLES = 4000
 LEVEL = 0.95
+Z = 1.959963984540054           # the two-sided 95% normal quantile, for Wilson's interval
 
 
 @dataclass(frozen=True)
@@ -36,11 +37,14 @@ class Estimate:
     n: int                      # episodes (or pairs) behind it
     strata: int                 # seeds behind it
     paired: bool = True
+    wilson: bool = False        # no variation in the outcomes: Wilson's interval, not bootstrap
 
     def pp(self, signed: bool = False) -> str:
-        """'41.2 [35.0, 47.5]' in percentage points."""
+        """'41.2 [35.0, 47.5]' in percentage points; '0.0 [0.0, 8.8]*' for Wilson's."""
         sign = "+" if signed else ""
-        return f"{100 * self.mean:{sign}.1f} [{100 * self.lo:{sign}.1f}, {100 * self.hi:{sign}.1f}]"
+        mark = "*" if self.wilson else ""
+        return (f"{100 * self.mean:{sign}.1f} [{100 * self.lo:{sign}.1f}, "
+                f"{100 * self.hi:{sign}.1f}]{mark}")
 
     @property
     def resolved(self) -> bool:
@@ -66,10 +70,29 @@ def stratified_bootstrap(strata: Sequence[np.ndarray], samples: int = BOOTSTRAP_
     return point, float(lo), float(hi)
 
 
+def wilson_interval(wins: float, n: int, z: float = Z) -> tuple[float, float]:
+    """Wilson's score interval for a binomial proportion of `wins` in `n`."""
+    p = wins / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, float(centre - half)), min(1.0, float(centre + half))
+
+
+def _constant(strata: Sequence[np.ndarray]) -> float | None:
+    """The one value every outcome takes, or None if they vary."""
+    values = np.concatenate([np.asarray(s, dtype=float) for s in strata]) if strata else []
+    return float(values[0]) if len(values) and np.all(values == values[0]) else None
+
+
 def mean_over_seeds(outcomes: Sequence[np.ndarray], seed: int = 0) -> Estimate:
     """Success over seeds: `outcomes[i]` holds seed i's 0/1 episode successes."""
+    n = sum(len(o) for o in outcomes)
+    value = _constant(outcomes)
+    if value in (0.0, 1.0):                 # all failures or all successes
+        lo, hi = wilson_interval(value * n, n)
+        return Estimate(value, lo, hi, n, len(outcomes), wilson=True)
     mean, lo, hi = stratified_bootstrap(outcomes, seed=seed)
-    return Estimate(mean, lo, hi, sum(len(o) for o in outcomes), len(outcomes))
+    return Estimate(mean, lo, hi, n, len(outcomes))
 
 
 def paired_difference(pairs: Sequence[tuple[dict, dict]], seed: int = 0) -> Estimate:
@@ -80,8 +103,12 @@ def paired_difference(pairs: Sequence[tuple[dict, dict]], seed: int = 0) -> Esti
     for method, base in pairs:
         common = sorted(set(method) & set(base))
         diffs.append(np.array([float(method[k]) - float(base[k]) for k in common]))
+    n, strata = sum(len(d) for d in diffs), sum(len(d) > 0 for d in diffs)
+    if n and _constant(diffs) == 0.0:       # no discordant pair
+        bound = wilson_interval(0, n)[1]
+        return Estimate(0.0, -bound, bound, n, strata, wilson=True)
     mean, lo, hi = stratified_bootstrap(diffs, seed=seed)
-    return Estimate(mean, lo, hi, sum(len(d) for d in diffs), sum(len(d) > 0 for d in diffs))
+    return Estimate(mean, lo, hi, n, strata)
 
 
 def unpaired_difference(method: Sequence[np.ndarray], base: Sequence[np.ndarray],

@@ -73,7 +73,9 @@ def test_comparison_numbers_partial_and_failed_cells(tmp_path):
     il_row = next(r for r in rows if r[:2] == ["household", "il"])
     assert il_row[2].startswith(f"{100 * np.mean([6 / 20, 8 / 20]):.1f} [")
     expert = next(r for r in rows if r[:2] == ["household", "expert (bound)"])
-    assert expert[2].startswith("100.0 [100.0, 100.0] s=2")
+    # 40 of 40 (two seeds x 20): no variation, so Wilson's lower bound n / (n + z^2)
+    wilson_lo = 40 / (40 + 1.959963984540054 ** 2)
+    assert expert[2].startswith(f"100.0 [{100 * wilson_lo:.1f}, 100.0]* s=2")
 
 
 def test_run_report_leaves_out_a_directory_without_run_json(tmp_path):

@@ -62,3 +62,31 @@ def test_summary_outcomes_and_mean_over_seeds():
     assert e.mean == pytest.approx((0.375 + 0.5) / 2) and e.n == 12 and e.strata == 2
     assert e.lo <= e.mean <= e.hi
     assert e.pp() == f"{100 * e.mean:.1f} [{100 * e.lo:.1f}, {100 * e.hi:.1f}]"
+
+
+def test_no_variation_gives_wilsons_interval_not_a_zero_width_bootstrap():
+    # 0 of 40 (two seeds of 20): Wilson's upper bound z^2 / (n + z^2), by hand
+    z2 = 1.959963984540054 ** 2
+    e = mean_over_seeds([np.zeros(20), np.zeros(20)])
+    assert e.wilson and (e.mean, e.lo) == (0.0, 0.0)
+    assert e.hi == pytest.approx(z2 / (40 + z2))          # 0.0876
+    assert e.pp() == "0.0 [0.0, 8.8]*"
+    # 30 of 30: the mirror image
+    e = mean_over_seeds([np.ones(30)])
+    assert e.wilson and e.lo == pytest.approx(30 / (30 + z2)) and e.hi == pytest.approx(1.0)
+    # any variation keeps the bootstrap
+    assert not mean_over_seeds([np.array([0.0] * 19 + [1.0])]).wilson
+
+
+def test_a_paired_difference_with_no_disagreeing_pair_is_bounded_by_wilson():
+    z2 = 1.959963984540054 ** 2
+    both_fail = {(f"t{i}", 0): False for i in range(25)}
+    e = paired_difference([(both_fail, dict(both_fail)), (both_fail, dict(both_fail))])
+    assert e.wilson and e.mean == 0.0 and not e.resolved
+    assert e.hi == pytest.approx(z2 / (50 + z2)) and e.lo == pytest.approx(-e.hi)
+    # agreeing successes too: still no disagreeing pair
+    mixed = {(f"t{i}", 0): i % 2 == 0 for i in range(25)}
+    assert paired_difference([(mixed, dict(mixed))]).wilson
+    # one disagreeing pair: the bootstrap again
+    other = {**mixed, ("t1", 0): True}
+    assert not paired_difference([(other, mixed)]).wilson
