@@ -134,9 +134,8 @@ def collapse_figure(runs: Sequence[Run]) -> Figure | str:
             ax.plot([], [], color=colour, label=f"{label}: no fit ({fit.reason[:70]})")
             continue
         grid = np.linspace(0.0, max(hs) * 1.05, 100)
-        plausible = 0.0 <= fit.ceiling <= 1.0
-        ceiling = (f"ceiling {100 * fit.ceiling:.1f}%" if plausible else
-                   "ceiling outside 0-100%")
+        plausible = fit.a > 0 and 0.0 <= fit.ceiling <= 1.0
+        ceiling = f"ceiling {100 * fit.ceiling:.1f}%" if plausible else _ceiling_note(fit)
         ax.plot(grid, 100 * fit.predict(grid), color=colour, linestyle=_STYLES[i % len(_STYLES)],
                 label=f"{label}: R²={fit.r2:.2f}, {ceiling}")
         if plausible:
@@ -145,6 +144,17 @@ def collapse_figure(runs: Sequence[Run]) -> Figure | str:
     ax.set_ylim(-2, 105)  # success is a rate; a fit that leaves [0, 100] is labelled, not drawn
     ax.legend(fontsize=6)
     return fig
+
+
+def _ceiling_note(fit) -> str:
+    """Why b - a is not a ceiling, or '' when it is one."""
+    if fit.a <= 0:
+        # R = -a·exp(H) + b then rises with H: lowering entropy lowers success, the
+        # opposite of the trade-off the model describes, and b - a is its lowest value.
+        return "a <= 0: success rises with entropy here; b - a is no ceiling"
+    if not 0 <= fit.ceiling <= 1:
+        return "ceiling outside 0-100%: not credible"
+    return ""
 
 
 def collapse_table(runs: Sequence[Run]) -> Table:
@@ -156,7 +166,7 @@ def collapse_table(runs: Sequence[Run]) -> Table:
             fit = fit_collapse(hs, rs, episodes=episodes)
             mit = mitigation(run.rl_config(ws))
             if fit.ok:
-                note = "" if 0 <= fit.ceiling <= 1 else "ceiling outside 0-100%: not credible"
+                note = _ceiling_note(fit)
                 holdout = (f"{fit.holdout_rmse:.3g} ({fit.holdout_n} pts)"
                            if fit.holdout_rmse is not None else fit.holdout_reason or "—")
                 nums = [f"{fit.a:.4g}", f"{fit.b:.4g}", f"{100 * fit.ceiling:.1f}%",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from earlyexp.errors import ConfigError
@@ -145,3 +146,17 @@ def test_variants_run_per_warmstart_and_report_as_mitigations_banded_over_seeds(
     _, table = collapse_table(runs)
     assert sorted((row[1], row[2]) for row in table) == \
         sorted([("il", "none"), ("il+kl_cov", "kl_cov")] * 2)
+
+
+def test_a_fit_where_success_rises_with_entropy_is_not_given_a_ceiling():
+    from earlyexp.experience.collapse import fit_collapse
+    from earlyexp.training.report_collapse import _ceiling_note
+
+    h = np.linspace(0.5, 1.6, 8)
+    rising = fit_collapse(h, 0.02 * np.exp(h) - 0.01)       # R = +0.02·e^H - 0.01: a = -0.02
+    assert rising.ok and rising.a == pytest.approx(-0.02)
+    assert _ceiling_note(rising).startswith("a <= 0")
+    falling = fit_collapse(h, -0.05 * np.exp(h) + 0.5)      # a = 0.05, ceiling 0.45
+    assert falling.ok and falling.ceiling == pytest.approx(0.45) and _ceiling_note(falling) == ""
+    beyond = fit_collapse(h, -0.5 * np.exp(h) + 3.0)        # ceiling 2.5: not a rate
+    assert _ceiling_note(beyond).startswith("ceiling outside")
