@@ -73,7 +73,7 @@ def compose_config(name: str, overrides: list[str]) -> Any:
     register_schema(name)
     try:
         with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
-            return compose(config_name=name, overrides=list(overrides))
+            composed = compose(config_name=name, overrides=list(overrides))
     except HydraException as e:
         key, value = _failed_override(e, overrides)
         rule = _first_line(e)
@@ -83,6 +83,24 @@ def compose_config(name: str, overrides: list[str]) -> Any:
             rule = (f"{key!r} is already a key of configs/{name}.yaml (every field of its "
                     f"dataclass is): set it without the leading +, as {key}=...")
         raise ConfigError(key, value, rule) from e
+    _refuse_ignored_empty_dicts(composed, overrides)
+    return composed
+
+
+def _refuse_ignored_empty_dicts(composed: Any, overrides: list[str]) -> None:
+    """`key={}` merges nothing into a mapping that an experiment file filled (OmegaConf
+    merges dicts key by key), so it would be silently ignored: refuse it and say how to
+    remove the entries instead."""
+    for override in overrides:
+        key, _, value = override.partition("=")
+        if value.strip() != "{}" or key.startswith(("~", "+")):
+            continue
+        node = OmegaConf.select(composed, key, default=None)
+        if node:
+            removals = " ".join(f"'~{key}.{k}'" for k in node)
+            raise ConfigError(key, value, f"{key}={{}} cannot empty a mapping that already "
+                                          f"has entries ({', '.join(map(str, node))}); "
+                                          f"remove them with {removals}")
 
 
 def _failed_override(error: Exception, overrides: list[str]) -> tuple[str, str]:

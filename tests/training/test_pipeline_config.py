@@ -53,3 +53,12 @@ def test_base_model_is_built_from_the_requested_methods_data_only(corridor_env, 
     record = json.loads((path / "tiny_model.json").read_text())
     assert record["built_from"] == ["il", "iwm"]
     assert (path / "config.json").exists() and (path / "tokenizer.json").exists()
+
+
+def test_an_empty_mapping_override_that_would_be_ignored_is_refused():
+    # experiment=search_collapse fills rl_variants; `rl_variants={}` merges nothing into it
+    with pytest.raises(ConfigError, match=r"'~rl_variants\.clip_cov'") as err:
+        pipeline("experiment=search_collapse", "rl_variants={}")
+    assert err.value.key == "rl_variants"
+    assert pipeline("experiment=search_collapse", "~rl_variants.clip_cov").rl_variants == {}
+    assert pipeline("rl_variants={}").rl_variants == {}  # nothing to ignore: accepted
