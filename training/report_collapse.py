@@ -134,11 +134,11 @@ def collapse_figure(runs: Sequence[Run]) -> Figure | str:
             ax.plot([], [], color=colour, label=f"{label}: no fit ({fit.reason[:70]})")
             continue
         grid = np.linspace(0.0, max(hs) * 1.05, 100)
-        plausible = fit.a > 0 and 0.0 <= fit.ceiling <= 1.0
-        ceiling = f"ceiling {100 * fit.ceiling:.1f}%" if plausible else _ceiling_note(fit)
+        no_ceiling = _ceiling_note(fit)  # '' when b - a is a ceiling within 0-100%
+        ceiling = no_ceiling or f"ceiling {100 * fit.ceiling:.1f}%"
         ax.plot(grid, 100 * fit.predict(grid), color=colour, linestyle=_STYLES[i % len(_STYLES)],
                 label=f"{label}: R²={fit.r2:.2f}, {ceiling}")
-        if plausible:
+        if not no_ceiling:
             ax.axhline(100 * fit.ceiling, color=colour, linestyle="--", linewidth=0.8)
     ax.set_xlim(left=0.0)
     ax.set_ylim(-2, 105)  # success is a rate; a fit that leaves [0, 100] is labelled, not drawn
