@@ -43,6 +43,10 @@ PAPER_TABLE2: dict[str, tuple[str, dict[str, float], dict[str, float]]] = {
                 {"il": 82.0, "iwm": 92.2, "sr": 89.8}),
 }
 PHASE_NAMES = {"before_rl": "before RL", "after_rl": "after RL"}
+#: Under every table of success intervals (compare_stats.py marks these estimates `*`).
+WILSON_NOTE = ("* every outcome the same (all 0 or all 1): a percentile bootstrap has zero "
+               "width there, so the interval is Wilson's score interval over the pooled "
+               "episodes.")
 
 
 @dataclass
@@ -281,11 +285,6 @@ def _tokens_per_example(items: list[dict]) -> str:
     if not examples or any("tokens" not in i for i in items):
         return "—"
     return f"{sum(i['tokens'] for i in items) / examples:.0f}"
-
-
-WILSON_NOTE = ("* every outcome the same (all 0 or all 1): a percentile bootstrap has zero "
-               "width there, so the interval is Wilson's score interval over the pooled "
-               "episodes.")
 
 
 def _order(plan: dict, method: str) -> int:
