@@ -44,8 +44,8 @@ from earlyexp.training.evaluate import EvalConfig, evaluate
 from earlyexp.training.rl import RLConfig, train_rl
 from earlyexp.training import methods as warmstart_methods
 from earlyexp.training.warmstart import (
-    METHODS, DataConfig, ModelConfig, TrainConfig, WarmstartConfig, base_model_path, check_budget,
-    warmstart,
+    METHODS, DataConfig, ModelConfig, TrainConfig, WarmstartConfig, base_model_path,
+    check_base_model, check_budget, refuse_changed_settings, warmstart,
 )
 
 
@@ -199,6 +199,7 @@ class Pipeline:
         start = time.perf_counter()
         threads.apply(threads.total_threads())  # workers get shares of it (earlyexp/threads.py)
         try:
+            check_base_model(self.root / "experience" / "base_model", self.cfg.model)
             with self.timed("collect"):
                 self.collect()
             with self.timed("reference bounds (expert, random)"):
@@ -285,32 +286,33 @@ class Pipeline:
 
     def warmstart(self, method: str) -> Path:
         out = self.root / "warmstart" / method
-        if (out / "warmstart.json").exists():
-            self.say(f"[2/4] warm-start {method}: already trained ({out})")
-            self.note("resumed: already trained")
-            self._record_warmstart(method, out, log_losses=False)
-            return out
-        self.say(f"[2/4] warm-start {method}: {self.cfg.train.steps} updates")
         cfg = WarmstartConfig(env=self.cfg.env, method=method, budget=self.cfg.budget,
                               experience_dir=str(self.root / "experience"),
                               model=self.cfg.model, data=self.cfg.data,
                               train=dataclasses.replace(self.cfg.train, seed=self.cfg.seed),
                               out_dir=str(out))
+        if (out / "warmstart.json").exists():
+            self.say(f"[2/4] warm-start {method}: already trained ({out})")
+            self.note("resumed: already trained")
+            self._record_warmstart(method, out, cfg, log_losses=False)
+            return out
+        self.say(f"[2/4] warm-start {method}: {self.cfg.train.steps} updates")
         base_model_path(cfg, self.cfg.methods)  # the tokenizer sees every method's data
         checkpoint = warmstart(cfg)
-        self._record_warmstart(method, checkpoint, log_losses=True)
+        self._record_warmstart(method, checkpoint, cfg, log_losses=True)
         return checkpoint
 
-    def _record_warmstart(self, method: str, checkpoint: Path, log_losses: bool) -> None:
+    def _record_warmstart(self, method: str, checkpoint: Path, cfg: WarmstartConfig,
+                          log_losses: bool) -> None:
         """Data sizes (also of a resumed warm-start) and losses from its warmstart.json; a
-        checkpoint trained under another budget is refused, not silently reused."""
+        checkpoint trained under other settings (budget, steps, model, data, env) than
+        `cfg` is refused, not silently reused."""
         import json
+
+        from earlyexp.training.config import to_dict
         summary = json.loads((checkpoint / "warmstart.json").read_text())
-        budget = (summary.get("budget") or {}).get("name", "equal_updates")  # older: equal
-        if budget != self.cfg.budget:
-            raise ConfigError("budget", self.cfg.budget, f"{checkpoint} was trained with "
-                              f"budget={budget}; use another run_dir for budget="
-                              f"{self.cfg.budget}, or budget={budget} to resume it")
+        refuse_changed_settings(summary.get("config", {}), to_dict(cfg),
+                                f"the warm-start {checkpoint}")
         for name, size in summary["data_sizes"].items():
             self.data_sizes[f"{method}/{name}"] = size
         for stage in summary["stages"] if log_losses else []:

@@ -243,6 +243,7 @@ def base_model_path(cfg: WarmstartConfig, methods: tuple[str, ...] | list[str] |
     if cfg.model.path:
         return Path(cfg.model.path)
     path = Path(cfg.experience_dir) / "base_model"
+    check_base_model(path, cfg.model)
     if not (path / "config.json").exists():
         from earlyexp.agents.tiny_model import create_tiny_model
         data = datasets_for(cfg)
@@ -253,6 +254,48 @@ def base_model_path(cfg: WarmstartConfig, methods: tuple[str, ...] | list[str] |
             texts += [p + c for p, c in zip(ds["prompt"], ds["completion"])]
         create_tiny_model(texts, path, cfg.model.tiny, built_from=list(names))
     return path
+
+
+def check_base_model(path: Path, model: ModelConfig) -> None:
+    """Refuse a tiny base model already built at `path` with other `model.tiny` sizes: it
+    would be reused, and the sizes the user typed silently ignored."""
+    record = path / "tiny_model.json"
+    if model.path or not record.exists():
+        return
+    built = {"model": {"tiny": json.loads(record.read_text())}}
+    refuse_changed_settings(built, {"model": {"tiny": dataclasses.asdict(model.tiny)}},
+                            f"the base model in {path}")
+
+
+#: Keys that do not change what a warm-start learns: paths (a run directory may be moved
+#: or copied), the device, logging, and memory-for-time trades.
+NOT_LEARNT = frozenset({"experience_dir", "out_dir", "model.device", "train.logging_steps",
+                        "train.gradient_checkpointing"})
+#: Keys whose null warmstart() resolves before recording them (to the model's context).
+RESOLVED_FROM_NULL = frozenset({"data.max_length"})
+
+
+def refuse_changed_settings(built: dict[str, Any], current: dict[str, Any], what: str) -> None:
+    """Refuse to resume `what` when a setting it was built with differs from the one asked
+    for now: resuming would silently ignore the new value. Keys one side lacks (a schema
+    older or newer than the other) are not compared."""
+    changed = _first_change(built, json.loads(json.dumps(current)), "")
+    if changed:
+        key, old, new = changed
+        raise ConfigError(key, new, f"{what} was built with {key}={old!r}; use another "
+                          f"run_dir for the new value, or {key}={old!r} to resume it")
+
+
+def _first_change(old: Any, new: Any, key: str) -> tuple[str, Any, Any] | None:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for name in (n for n in old if n in new):
+            changed = _first_change(old[name], new[name], f"{key}.{name}" if key else name)
+            if changed:
+                return changed
+        return None
+    if old == new or key in NOT_LEARNT or (new is None and key in RESOLVED_FROM_NULL):
+        return None
+    return key, old, new
 
 
 def training_precision(cfg: WarmstartConfig) -> Precision:

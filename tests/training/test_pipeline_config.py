@@ -1,18 +1,21 @@
-"""The pipeline's collect settings, the one length budget, and the base model from the
-data the requested methods need."""
+"""The pipeline's collect settings, the one length budget, the base model from the data
+the requested methods need, and resuming only what was built with the settings asked for."""
 from __future__ import annotations
 
+import dataclasses
 import json
+import shutil
 
 import pytest
 
 from earlyexp.errors import ConfigError
 from earlyexp.experience.collect import CollectConfig, collect
 from earlyexp.training.config import load_config
-from earlyexp.training.pipeline import PipelineConfig
-from earlyexp.training.warmstart import base_model_path, datasets_for
+from earlyexp.training.evaluate import EvalConfig
+from earlyexp.training.pipeline import CollectSettings, Pipeline, PipelineConfig
+from earlyexp.training.warmstart import ModelConfig, TrainConfig, base_model_path, datasets_for
 
-from .conftest import warmstart_config
+from .conftest import TINY, warmstart_config
 
 
 def pipeline(*overrides: str) -> PipelineConfig:
@@ -62,3 +65,36 @@ def test_an_empty_mapping_override_that_would_be_ignored_is_refused():
     assert err.value.key == "rl_variants"
     assert pipeline("experiment=search_collapse", "~rl_variants.clip_cov").rl_variants == {}
     assert pipeline("rl_variants={}").rl_variants == {}  # nothing to ignore: accepted
+
+
+def _il_only(corridor_env, run_dir, **changes) -> PipelineConfig:
+    cfg = PipelineConfig(env=corridor_env, run_dir=str(run_dir), methods=["il"], run_rl=False,
+                         collect=CollectSettings(num_tasks=4, k=1, num_workers=0),
+                         model=ModelConfig(tiny=TINY), train=TrainConfig(steps=3, batch_size=4),
+                         eval=EvalConfig(num_tasks=2))
+    return dataclasses.replace(cfg, **changes)
+
+
+def test_a_resumed_run_refuses_settings_its_outputs_were_not_built_with(corridor_env, tmp_path):
+    run = tmp_path / "run"
+    Pipeline(_il_only(corridor_env, run)).run()
+    # The stored warm-start (3 updates) would be reused and train.steps=5 ignored.
+    with pytest.raises(ConfigError, match=r"train\.steps=3.*run_dir") as err:
+        Pipeline(_il_only(corridor_env, run, train=TrainConfig(steps=5, batch_size=4))).run()
+    assert (err.value.key, err.value.value) == ("train.steps", 5)
+    with pytest.raises(ConfigError) as err:
+        Pipeline(_il_only(corridor_env, run, budget="equal_updates")).run()
+    assert (err.value.key, err.value.value) == ("budget", "equal_updates")
+    # The stored base model (2 layers) would be reused: refused before collection resumes.
+    deeper = ModelConfig(tiny=dataclasses.replace(TINY, num_layers=3))
+    with pytest.raises(ConfigError) as err:
+        Pipeline(_il_only(corridor_env, run, model=deeper)).run()
+    assert (err.value.key, err.value.value) == ("model.tiny.num_layers", 3)
+    # Moving the run directory or logging more often changes nothing that was learnt.
+    moved = tmp_path / "moved"
+    shutil.copytree(run, moved)
+    Pipeline(_il_only(corridor_env, moved,
+                      train=TrainConfig(steps=3, batch_size=4, logging_steps=1))).run()
+    stages = json.loads((moved / "run.json").read_text())["stage_seconds"]
+    assert {row["stage"]: row["note"] for row in stages}["warm-start il"] == \
+        "resumed: already trained"
