@@ -43,6 +43,7 @@ from earlyexp.experience.datasets import (
 from earlyexp.experience.reflection import REFLECTORS
 from earlyexp.experience.storage import ExperienceStore
 from earlyexp.training import methods
+from earlyexp.training.config import flatten
 from earlyexp.training.methods import BUDGETS, Stage
 from earlyexp.training.precision import PRECISIONS, Precision, choose_precision
 
@@ -279,23 +280,13 @@ def refuse_changed_settings(built: dict[str, Any], current: dict[str, Any], what
     """Refuse to resume `what` when a setting it was built with differs from the one asked
     for now: resuming would silently ignore the new value. Keys one side lacks (a schema
     older or newer than the other) are not compared."""
-    changed = _first_change(built, json.loads(json.dumps(current)), "")
-    if changed:
-        key, old, new = changed
+    now = flatten(json.loads(json.dumps(current)))
+    for key, old in flatten(built).items():
+        new = now.get(key, old)
+        if old == new or key in NOT_LEARNT or (new is None and key in RESOLVED_FROM_NULL):
+            continue
         raise ConfigError(key, new, f"{what} was built with {key}={old!r}; use another "
                           f"run_dir for the new value, or {key}={old!r} to resume it")
-
-
-def _first_change(old: Any, new: Any, key: str) -> tuple[str, Any, Any] | None:
-    if isinstance(old, dict) and isinstance(new, dict):
-        for name in (n for n in old if n in new):
-            changed = _first_change(old[name], new[name], f"{key}.{name}" if key else name)
-            if changed:
-                return changed
-        return None
-    if old == new or key in NOT_LEARNT or (new is None and key in RESOLVED_FROM_NULL):
-        return None
-    return key, old, new
 
 
 def training_precision(cfg: WarmstartConfig) -> Precision:

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from earlyexp.errors import ConfigError, CorruptCheckpointError
+from earlyexp.training.config import flatten
 from earlyexp.training.rl.config import RESUMABLE_KEYS, RLConfig
 from earlyexp.training.rl.distributed import Distributed
 from earlyexp.training.rl.errors import ResumeMismatchError
@@ -185,8 +186,8 @@ def _report_choice(out_dir: Path, chosen: Path, skipped: list[tuple[Path, str]])
 
 
 def _refuse_other_config(checkpoint: Path, config_dict: dict) -> None:
-    saved = _flatten(json.loads((checkpoint / CONFIG).read_text()))
-    now = _flatten(config_dict)
+    saved = flatten(json.loads((checkpoint / CONFIG).read_text()))
+    now = flatten(config_dict)
     differences = {k: (saved.get(k), now.get(k)) for k in sorted(set(saved) | set(now))
                    if k.split(".")[0] not in RESUMABLE_KEYS and saved.get(k) != now.get(k)}
     if differences:
@@ -289,17 +290,6 @@ def _set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
-    out = {}
-    for key, value in d.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            out.update(_flatten(value, name + "."))
-        else:
-            out[name] = value
-    return out
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -25,9 +25,16 @@ class Distributed:
 
     def __init__(self, device: str = "auto"):
         from accelerate import Accelerator
+        from accelerate.state import AcceleratorState
 
         cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
-        self.accelerator = Accelerator(cpu=cpu)
+        # RL updates in float32, as the rollouts score: otherwise the on-policy ratio is not
+        # 1. A trainer that ran earlier in this process (the pipeline's bf16 warm-start)
+        # leaves its mixed precision in accelerate's process-wide state, which a new
+        # Accelerator would silently inherit (and refuse to change): reset it first. The
+        # process group (accelerate's PartialState) is kept.
+        AcceleratorState._reset_state(reset_partial_state=False)
+        self.accelerator = Accelerator(cpu=cpu, mixed_precision="no")
         self.rank = self.accelerator.process_index
         self.world_size = self.accelerator.num_processes
         self.is_main = self.accelerator.is_main_process
