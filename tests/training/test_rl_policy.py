@@ -9,7 +9,8 @@ numpy arithmetic, never the project's scorer or trainer compared with themselves
 - dropout in a checkpoint does not break ratio = 1 on-policy;
 - PPO bootstraps V at truncation and not at termination;
 - zero-signal iterations skip the update; dynamic sampling;
-- learnability where LM likelihood and the candidate softmax disagree.
+- learnability where LM likelihood and the candidate softmax disagree, and in generate
+  mode, of the phrase the model is least likely to write.
 """
 from __future__ import annotations
 
@@ -359,6 +360,22 @@ def test_rank_mode_learns_when_likelihood_and_candidate_softmax_disagree(
     curve = train_rl(cfg).success_curve
     assert curve[0] < 0.5, curve
     assert sum(curve[-3:]) / 3 >= 0.9, curve
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algo", ["grpo", "ppo"])
+def test_generate_mode_learns_to_write_the_unlikely_phrase(phrases_model, tmp_path, algo):
+    """Free text: the model writes its own action, and the winning one is the phrase it is
+    least likely to write (measured: 0–6% of rollouts at first). RL on the generated tokens'
+    log-probs must make it the usual one — a sign or alignment error in the generate path
+    would leave success where it started or push it to 0."""
+    cfg = RLConfig(env=PHRASES, init=str(phrases_model), algo=algo, mode="generate",
+                   iterations=12, tasks_per_iteration=8, group_size=4, temperature=1.0,
+                   max_new_tokens=16, learning_rate=1e-3, minibatch_size=32, ppo_epochs=2,
+                   out_dir=str(tmp_path), checkpoint_every=100, seed=1)
+    curve = train_rl(cfg).success_curve
+    assert sum(curve[:2]) / 2 <= 0.15, curve
+    assert sum(curve[-3:]) / 3 >= 0.35, curve
 
 
 def test_choice_softmax_reference_is_sane():
