@@ -4,7 +4,7 @@
 
 Reads the RL config that `RUN_DIR/rl/LABEL` ran with (its `final/rl.json`: warm-start,
 environment, seed and every hyperparameter), changes the keys given (`learning_rate=1e-4
-iterations=36`; any field of `RLConfig`, typed as the stored value is; `env`, `init` and
+iterations=36`; any field of `RLConfig`, converted to its type; `env`, `init` and
 `out_dir` cannot be changed) and trains again into OUT_DIR. The RL seed fixes which
 tasks each iteration draws, so the rerun sees the same tasks in the same order as the
 original: a run whose learning rate is too small to move the policy shows what the task
@@ -15,7 +15,6 @@ the acting policy's entropy, of the original and of the rerun. Not part of `make
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from pathlib import Path
 
@@ -25,24 +24,23 @@ FIXED = ("env", "init", "out_dir")   # what makes it the same run, and where it 
 
 
 def changed_config(stored: dict, changes: list[str], out_dir: str):
-    """The stored RLConfig with `changes` ("key=value") applied, each value parsed as the
-    stored value's type; an unknown or fixed key is refused by name."""
+    """The stored RLConfig with `changes` ("key=value") applied, each value converted to
+    the field's type by OmegaConf (as on the command line); an unknown or fixed key is
+    refused by name."""
     from omegaconf import OmegaConf
 
     from earlyexp.errors import ConfigError
     from earlyexp.training.rl import RLConfig
 
-    cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RLConfig), stored))
     updates = {}
     for change in changes:
         key, sep, value = change.partition("=")
         if not sep or key not in stored or key in FIXED:
             raise ConfigError(key, value, "give KEY=VALUE with a key of the stored RL config "
                               f"other than {', '.join(FIXED)}")
-        current = getattr(cfg, key)
-        kind = type(current) if current is not None else str
-        updates[key] = (value.lower() in ("1", "true", "yes")) if kind is bool else kind(value)
-    return dataclasses.replace(cfg, out_dir=out_dir, **updates)
+        updates[key] = value
+    merged = OmegaConf.merge(OmegaConf.structured(RLConfig), stored, updates, {"out_dir": out_dir})
+    return OmegaConf.to_object(merged)
 
 
 def curves(history: list[dict]) -> dict[str, list[float]]:
