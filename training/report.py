@@ -30,7 +30,8 @@ section (`report_collapse.py`): per warm-start and mitigation, with a band over 
 the acting policy's entropy, success, query and template diversity vs iteration, the
 fit R = -a·exp(H) + b with its ceiling or the reason it is refused, pass@k before and
 after RL, Cov(log π, A) and update sparsity. Several run directories give one
-comparison table and one set of figures, runs labelled `env/seed/dirname`. A figure
+comparison table and one set of figures, runs labelled `env/seedN` (and
+the directory's name where two runs share that). A figure
 whose metrics are missing is left out with a note. Iteration axes are integers;
 axes of non-negative quantities start at zero.
 """
@@ -146,7 +147,7 @@ def load_run(run_dir: str | os.PathLike) -> Run:
             r = {**r, "success_ci": list(wilson_interval(r["success"] * r["episodes"],
                                                          r["episodes"]))}
         results.append(r)
-    run = Run(path, f"{doc['env']}/{doc['seed']}/{path.resolve().name}", doc["env"], doc["seed"],
+    run = Run(path, f"{doc['env']}/seed{doc['seed']}", doc["env"], doc["seed"],
               dict(doc.get("config") or {}), dict(doc.get("data_sizes") or {}), results)
     _read_metrics(run, rl_label=None)
     for ws in {*run.series, *(r["warmstart"] for r in results)}:
@@ -169,7 +170,7 @@ def _load_rl_dir(path: Path) -> Run:
                                f"({type(e).__name__}: {e}); is {path} an `earlyexp rl` "
                                "directory?") from e
     label = Path(str(config.get("init") or "rl")).name or "rl"
-    run = Run(path, f"{env}/{seed}/{path.resolve().name}", env, seed, config, {}, [])
+    run = Run(path, f"{env}/seed{seed}", env, seed, config, {}, [])
     _read_metrics(run, rl_label=label)
     run.rl_configs = {ws: config for ws in run.series}
     return run
@@ -209,6 +210,18 @@ def _warmstarts(runs: Sequence[Run]) -> list[str]:
     names |= {ws for run in runs for ws in run.series}
     return sorted(names, key=lambda w: (w not in _COLOURS, list(_COLOURS).index(w)
                                         if w in _COLOURS else 0, w))
+
+
+def _distinct_labels(runs: Sequence[Run]) -> list[str]:
+    """Label runs `env/seedN`; runs that share that also get their directory's name, and
+    `#i` (their position) when even that is shared."""
+    for extend in (lambda i, run: f"{run.label}/{run.path.resolve().name}",
+                   lambda i, run: f"{run.label}#{i + 1}"):
+        labels = [run.label for run in runs]
+        for i, run in enumerate(runs):
+            if labels.count(run.label) > 1:
+                run.label = extend(i, run)
+    return [run.label for run in runs]
 
 
 def _line_label(run: Run, ws: str, runs: Sequence[Run]) -> str:
@@ -481,11 +494,7 @@ def build_report(run_dirs: list[str], out_dir: str | None = None) -> Path:
     if not run_dirs:
         raise ValueError("build_report needs at least one run directory")
     runs, skipped = _load_runs(run_dirs)
-    labels = [run.label for run in runs]
-    for i, run in enumerate(runs):
-        if labels.count(run.label) > 1:
-            run.label = f"{run.label}#{i + 1}"
-    labels = [run.label for run in runs]
+    labels = _distinct_labels(runs)
     if out_dir is None:
         out = runs[0].path if len(runs) == 1 else \
             Path(os.path.commonpath([str(r.path.resolve()) for r in runs])) / "report"

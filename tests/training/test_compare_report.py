@@ -83,6 +83,6 @@ def test_run_report_leaves_out_a_directory_without_run_json(tmp_path):
     (tmp_path / "b").mkdir()
     md = build_report([str(tmp_path / "a"), str(tmp_path / "b")],
                       str(tmp_path / "r")).with_suffix(".md").read_text()
-    assert "Left out" in md and str(tmp_path / "b") in md and "household/0/a" in md
+    assert "Left out" in md and str(tmp_path / "b") in md and "household/seed0" in md
     with pytest.raises(Exception, match="no run.json|not a run directory"):
         build_report([str(tmp_path / "b")])

@@ -73,7 +73,7 @@ def test_report_renders_every_figure_from_a_recorded_run(tmp_path):
     assert all((tmp_path / "run" / f).stat().st_size > 1000 for f in linked)
     # the collapse table recovers the synthetic a = 0.04, b = 0.8 of the il curve
     row = next(line for line in md.splitlines()
-               if line.startswith("| textworld/0/run | il | none | entropy | 6 |"))
+               if line.startswith("| textworld/seed0 | il | none | entropy | 6 |"))
     assert "| 0.04 | 0.8 | 76.0% |" in row and "the first 3 points give no fit" in row
     assert "Not logged by any RL iteration" not in md
     assert "pass@4" in md and "expert_trajectories" in md and '"iterations": 6' in md
@@ -87,11 +87,22 @@ def test_several_runs_give_one_table_and_one_set_of_figures(tmp_path):
     page = path.read_text()
     assert len(images(page)) == ALL_FIGURES
     assert page.count("<h2>Success rates</h2>") == 1
-    assert "textworld/0/seed0" in page and "textworld/1/seed1" in page
+    assert "textworld/seed0" in page and "textworld/seed1" in page
+    assert "textworld/0/seed0" not in page      # the directory's name only where needed
     out = Console(record=True, width=200)
     assert report_main(out, [str(tmp_path / "seed0"), str(tmp_path / "seed1"),
                              f"out_dir={tmp_path / 'cmp'}"]) == 0
     assert (tmp_path / "cmp" / "report.html").exists() and "report written" in out.export_text()
+
+
+def test_runs_sharing_env_and_seed_are_told_apart_by_directory(tmp_path):
+    for name in ("base", "ablation", "again/base"):
+        record_run(tmp_path / name, seed=2, rl=False)
+    path = build_report([str(tmp_path / n) for n in ("base", "ablation", "again/base")],
+                        out_dir=tmp_path / "out")
+    title = re.search(r"<h1>(.*?)</h1>", path.read_text()).group(1)
+    assert title == ("Early-experience report: textworld/seed2/base#1, "
+                     "textworld/seed2/ablation, textworld/seed2/base#3")
 
 
 def test_missing_metrics_omit_figures_with_a_note(tmp_path):
@@ -158,7 +169,7 @@ def test_standalone_rl_directory_reports_with_its_own_config(tmp_path):
     r = -0.1 * np.exp(h) + 0.7
     record_rl_dir(tmp_path / "rl", rl_config("runs/warmstart/searchqa/il"), h, r)
     run = load_run(tmp_path / "rl")
-    assert run.label.startswith("searchqa/3/") and run.results == [] and list(run.series) == ["il"]
+    assert run.label == "searchqa/seed3" and run.results == [] and list(run.series) == ["il"]
     md = build_report([str(tmp_path / "rl")]).with_suffix(".md").read_text()
     # rank mode: the fit uses the acting policy's choice entropy, not the vocabulary's
     row = next(line for line in md.splitlines() if "| il | none | rl/choice_entropy | 8 |" in line)
