@@ -104,6 +104,26 @@ class ConfigError(EarlyExpError, ValueError):
         super().__init__(f"Invalid config `{key}={value!r}`: {rule}")
 
 
+class ResumeMismatchError(ConfigError):
+    """Raised when a run would resume outputs built under other settings than the ones
+    asked for now (resuming would silently ignore the new values). Names every key that
+    differs; `differences[key] == (built_with, asked_for)`."""
+
+    def __init__(self, what: str, differences: dict[str, tuple]):
+        self.what, self.differences = what, dict(sorted(differences.items()))
+        shown = "; ".join(f"{k}: built with {a!r}, asked for {b!r}"
+                          for k, (a, b) in self.differences.items())
+        keys = ", ".join(self.differences)
+        self.key, self.rule = keys, "resume"
+        self.value = {k: b for k, (_, b) in self.differences.items()}
+        if len(self.differences) == 1:
+            self.value = next(iter(self.value.values()))
+        EarlyExpError.__init__(
+            self, f"Refusing to resume {what}: the config differs in {keys} ({shown}). "
+            "Resume with the settings it was built with, or use another run_dir / out_dir "
+            "for the new values.")
+
+
 class CorruptShardError(EarlyExpError, IOError):
     """Raised when a stored Parquet shard cannot be read."""
 

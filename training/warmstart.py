@@ -35,7 +35,7 @@ from datasets import Dataset
 from earlyexp import threads
 from earlyexp.agents.prompts import LengthBudget
 from earlyexp.agents.tiny_model import TinyModelConfig
-from earlyexp.errors import ConfigError
+from earlyexp.errors import ConfigError, ResumeMismatchError
 from earlyexp.experience.collect import EnvConfig
 from earlyexp.experience.datasets import (
     fit_to_length, il_dataset, iwm_dataset, reflect_all, select_tasks, sr_dataset,
@@ -277,16 +277,15 @@ RESOLVED_FROM_NULL = frozenset({"data.max_length"})
 
 
 def refuse_changed_settings(built: dict[str, Any], current: dict[str, Any], what: str) -> None:
-    """Refuse to resume `what` when a setting it was built with differs from the one asked
-    for now: resuming would silently ignore the new value. Keys one side lacks (a schema
-    older or newer than the other) are not compared."""
+    """Refuse to resume `what` when settings it was built with differ from the ones asked
+    for now (ResumeMismatchError naming every one): resuming would silently ignore the new
+    values. Keys one side lacks (a schema older or newer than the other) are not compared."""
     now = flatten(json.loads(json.dumps(current)))
-    for key, old in flatten(built).items():
-        new = now.get(key, old)
-        if old == new or key in NOT_LEARNT or (new is None and key in RESOLVED_FROM_NULL):
-            continue
-        raise ConfigError(key, new, f"{what} was built with {key}={old!r}; use another "
-                          f"run_dir for the new value, or {key}={old!r} to resume it")
+    differences = {key: (old, now[key]) for key, old in flatten(built).items()
+                   if key in now and now[key] != old and key not in NOT_LEARNT
+                   and not (now[key] is None and key in RESOLVED_FROM_NULL)}
+    if differences:
+        raise ResumeMismatchError(what, differences)
 
 
 def training_precision(cfg: WarmstartConfig) -> Precision:

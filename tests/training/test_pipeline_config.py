@@ -79,12 +79,18 @@ def test_a_resumed_run_refuses_settings_its_outputs_were_not_built_with(corridor
     run = tmp_path / "run"
     Pipeline(_il_only(corridor_env, run)).run()
     # The stored warm-start (3 updates) would be reused and train.steps=5 ignored.
-    with pytest.raises(ConfigError, match=r"train\.steps=3.*run_dir") as err:
+    with pytest.raises(ConfigError, match=r"train\.steps: built with 3, asked for 5.*run_dir") as err:
         Pipeline(_il_only(corridor_env, run, train=TrainConfig(steps=5, batch_size=4))).run()
     assert (err.value.key, err.value.value) == ("train.steps", 5)
     with pytest.raises(ConfigError) as err:
         Pipeline(_il_only(corridor_env, run, budget="equal_updates")).run()
     assert (err.value.key, err.value.value) == ("budget", "equal_updates")
+    # Every key that differs is named at once, with what it was built with.
+    with pytest.raises(ConfigError) as err:
+        Pipeline(_il_only(corridor_env, run, budget="equal_updates",
+                          train=TrainConfig(steps=5, batch_size=4))).run()
+    assert err.value.differences == {"budget": ("paper", "equal_updates"),
+                                     "train.steps": (3, 5)}
     # The stored base model (2 layers) would be reused: refused before collection resumes.
     deeper = ModelConfig(tiny=dataclasses.replace(TINY, num_layers=3))
     with pytest.raises(ConfigError) as err:

@@ -9,7 +9,8 @@ bottom as one algorithm; `advantages.py` and `losses.py` are their pure maths;
 both share; `distributed.py` wraps accelerate; `cli.py` is `earlyexp rl`.
 """
 from earlyexp.training.rl.config import RLConfig
-from earlyexp.training.rl.errors import NonFiniteLossError, ResumeMismatchError, RewardRangeError
+from earlyexp.errors import ResumeMismatchError
+from earlyexp.training.rl.errors import NonFiniteLossError, RewardRangeError
 from earlyexp.training.rl.trainer import ALGORITHMS, RLResult, latest_checkpoint, train_rl
 
 __all__ = ["ALGORITHMS", "NonFiniteLossError", "RLConfig", "RLResult", "ResumeMismatchError",

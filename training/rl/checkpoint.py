@@ -35,7 +35,7 @@ from earlyexp.errors import ConfigError, CorruptCheckpointError
 from earlyexp.training.config import flatten
 from earlyexp.training.rl.config import RESUMABLE_KEYS, RLConfig
 from earlyexp.training.rl.distributed import Distributed
-from earlyexp.training.rl.errors import ResumeMismatchError
+from earlyexp.errors import ResumeMismatchError
 from earlyexp.training.rl.model import ActorCritic
 
 CHECKPOINTS, LATEST, FINAL = "checkpoints", "latest", "final"
@@ -191,7 +191,7 @@ def _refuse_other_config(checkpoint: Path, config_dict: dict) -> None:
     differences = {k: (saved.get(k), now.get(k)) for k in sorted(set(saved) | set(now))
                    if k.split(".")[0] not in RESUMABLE_KEYS and saved.get(k) != now.get(k)}
     if differences:
-        raise ResumeMismatchError(str(checkpoint), differences)
+        raise ResumeMismatchError(f"from {checkpoint}", differences)
 
 
 def _load_trainer_state(checkpoint: Path, module: ActorCritic, optimizer, rank: int,

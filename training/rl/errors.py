@@ -1,7 +1,7 @@
 """Errors RL raises on purpose (all `EarlyExpError`s, with the offending values kept)."""
 from __future__ import annotations
 
-from earlyexp.errors import ConfigError, EarlyExpError
+from earlyexp.errors import EarlyExpError
 
 
 class RewardRangeError(EarlyExpError, ValueError):
@@ -31,18 +31,3 @@ class NonFiniteLossError(EarlyExpError, FloatingPointError):
             f"Iteration {iteration}: `{statistic}` is {value} (not finite); that step was not "
             f"applied and the run stopped; {kept}. Lower learning_rate or max_grad_norm, "
             "or check this iteration's rewards and prompts.")
-
-
-class ResumeMismatchError(ConfigError):
-    """Raised when a run would resume from a checkpoint written under a different config."""
-
-    def __init__(self, checkpoint: str, differences: dict[str, tuple]):
-        self.checkpoint, self.differences = checkpoint, differences
-        shown = "; ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in
-                          sorted(differences.items()))
-        EarlyExpError.__init__(
-            self,
-            f"Refusing to resume from {checkpoint}: the config differs in "
-            f"{sorted(differences)} ({shown}). Resume with the same settings, or start a new "
-            "run with another out_dir (or resume=false after removing its checkpoints).")
-        self.key, self.value, self.rule = ",".join(sorted(differences)), differences, "resume"
