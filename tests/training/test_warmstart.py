@@ -133,3 +133,33 @@ def test_prompt_loss_decides_which_tokens_the_loss_covers(il_checkpoint, corrido
     report = train_stage(model, tokenizer, Stage("il", Dataset.from_dict(rows), 1), cfg,
                          tmp_path, training_precision(cfg))
     assert report["losses"][0] == pytest.approx(expected, rel=1e-3)
+
+
+def test_only_the_rows_the_trainer_draws_are_fitted_and_tokenised(
+        il_checkpoint, corridor_env, corridor_experience, tmp_path, monkeypatch):
+    """A stage with more rows than `steps × batch_size` (IWM under equal_updates) fits and
+    tokenises only a uniform draw of that many distinct rows; a smaller one, all of them."""
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from earlyexp.training import warmstart as ws
+    from earlyexp.training.methods.base import Stage
+
+    fitted = []
+    real_fit = ws.fit_to_length
+    monkeypatch.setattr(ws, "fit_to_length",
+                        lambda d, *a: fitted.append(list(d["prompt"])) or real_fit(d, *a))
+    tokenizer = AutoTokenizer.from_pretrained(il_checkpoint)
+    model = AutoModelForCausalLM.from_pretrained(il_checkpoint)
+    rows = Dataset.from_dict({"prompt": [f"You are in room {i}.\nAction:" for i in range(40)],
+                              "completion": [" go east"] * 40})
+    cfg = warmstart_config(corridor_env, corridor_experience, tmp_path)
+    cfg.train.batch_size, cfg.train.logging_steps = 4, 1
+    cfg.data.max_length = model.config.max_position_embeddings
+    for steps in (2, 2, 12):
+        ws.train_stage(model, tokenizer, Stage("iwm", rows, steps), cfg, tmp_path,
+                       ws.training_precision(cfg))
+    first, again, whole = fitted
+    assert len(first) == len(set(first)) == 8 and set(first) <= set(rows["prompt"])
+    assert first == again                      # the draw follows train.seed
+    assert sorted(whole) == sorted(rows["prompt"])  # 48 draws > 40 rows: every row
