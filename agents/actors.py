@@ -4,7 +4,10 @@
 
 `LMAgent` wraps any `Policy` in one of two action modes:
 
-- `generate`: the completion of the rendered prompt, parsed by `parse_action`;
+- `generate`: the completion of the rendered prompt, parsed by `parse_action`; with
+  `reflect_first` (a checkpoint trained on reflections, SR) the prompt ends with
+  `Reflection:` and the completion is a reflection, then `Action: <action>` on the next
+  line (no `Action:` line: no action);
 - `rank` (closed action spaces): every admissible action is scored by its
   summed log-likelihood after the prompt, and the action is drawn from the
   softmax over those scores (argmax at temperature 0). States whose action
@@ -26,7 +29,9 @@ from typing import Any, Protocol
 from earlyexp.agents.hf_policy import softmax_sample
 from earlyexp.agents.policy import Policy
 from earlyexp.agents.context import prompt_room
-from earlyexp.agents.prompts import PromptFormat, PromptRenderer, State, parse_action
+from earlyexp.agents.prompts import (
+    ACTION_TAG, REFLECTION_TAG, PromptFormat, PromptRenderer, State, parse_action,
+)
 from earlyexp.errors import ConfigError
 
 MODES = ("generate", "rank")
@@ -83,10 +88,14 @@ class LMAgent:
 
     def __init__(self, policy: Policy, mode: str = "rank", fmt: PromptFormat | None = None,
                  temperature: float = 0.0, max_new_tokens: int = 24, seed: int = 0,
-                 name: str = "lm"):
+                 name: str = "lm", reflect_first: bool = False):
         if mode not in MODES:
             raise ConfigError("mode", mode, f"must be one of {MODES}")
+        if reflect_first and mode != "generate":
+            raise ConfigError("reflect_first", True, "needs mode=generate: rank mode scores "
+                              "the admissible actions themselves, with no room to reflect")
         self.policy, self.mode, self.fmt = policy, mode, fmt or PromptFormat()
+        self.reflect_first = reflect_first
         self.temperature, self.max_new_tokens = temperature, max_new_tokens
         self.rng = random.Random(seed)
         self.name = name
@@ -98,8 +107,9 @@ class LMAgent:
         """Each state's prompt, fitted to the policy's context (`LengthBudget`'s room: the
         context less room for the action — a generated one, or the longest candidate where
         it ranks), so the cut in `agents/context.py` never drops the goal."""
+        suffixes = [REFLECTION_TAG if self.reflect_first else ACTION_TAG] * len(states)
         if self.renderer.count is None or not hasattr(self.policy, "max_positions"):
-            return [r.text for r in self.renderer.render_all(states)]
+            return [r.text for r in self.renderer.render_all(states, None, suffixes)]
         completion = [self.max_new_tokens] * len(states)
         ranked = [i for i, s in enumerate(states) if self.mode == "rank" and s.admissible_actions]
         if ranked:
@@ -110,7 +120,7 @@ class LMAgent:
                 completion[i] = max(self.max_new_tokens, max(sizes[:n]) + 1)   # + EOS
                 sizes = sizes[n:]
         budgets = [prompt_room(self.policy.max_positions, c) for c in completion]
-        return [r.text for r in self.renderer.render_all(states, budgets)]
+        return [r.text for r in self.renderer.render_all(states, budgets, suffixes)]
 
     def act(self, states, infos):
         prompts = self.prompts(states)
@@ -128,10 +138,16 @@ class LMAgent:
     def _generate(self, prompts: list[str]) -> list[Decision]:
         if not prompts:
             return []
+        reflecting = {"stop_after": ACTION_TAG} if self.reflect_first else {}
         outs = self.policy.generate(prompts, n=1, temperature=self.temperature,
-                                    max_new_tokens=self.max_new_tokens)
-        return [Decision(parse_action(g.text), p, g.text, g.prompt_ids, g.token_ids, g.logprobs,
-                         g.entropies) for p, (g,) in zip(prompts, outs)]
+                                    max_new_tokens=self.max_new_tokens, **reflecting)
+        return [Decision(self._action(g.text), p, g.text, g.prompt_ids, g.token_ids,
+                         g.logprobs, g.entropies) for p, (g,) in zip(prompts, outs)]
+
+    def _action(self, completion: str) -> str | None:
+        if self.reflect_first and ACTION_TAG not in completion:
+            return None  # the reflection ran out of tokens before the action
+        return parse_action(completion)
 
     def _rank(self, prompts: list[str], candidates: list[list[str]]) -> list[Decision]:
         if not prompts:

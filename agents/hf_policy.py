@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from earlyexp.agents.context import encode_candidates, encode_prompts
-from earlyexp.agents.policy import CandidateScores, Generation
+from earlyexp.agents.policy import CandidateScores, Generation, completion_end
 from earlyexp.agents.scoring import candidate_scores, left_pad, pack_candidates
 from earlyexp.errors import EarlyExpError
 
@@ -90,19 +90,21 @@ class HFPolicy:
     # ------------------------------------------------------------------ generation
     @torch.no_grad()
     def generate(self, prompts: list[str], n: int = 1, temperature: float = 1.0,
-                 max_new_tokens: int = 32) -> list[list[Generation]]:
+                 max_new_tokens: int = 32, stop_after: str | None = None
+                 ) -> list[list[Generation]]:
         """`n` completions per prompt; `temperature=0` is greedy. Log-probs and entropies
-        are those of the distribution sampled from, `softmax(logits / T)`."""
+        are those of the distribution sampled from, `softmax(logits / T)`. A completion is
+        one line, or with `stop_after` runs to the first newline after that text."""
         self.model.eval()
         rows = self.prompt_ids(prompts, [max_new_tokens] * len(prompts))
         per_chunk = max(1, self.batch_size // n)
         results: list[list[Generation]] = []
         for start in range(0, len(rows), per_chunk):
             results += self._generate_chunk(rows[start:start + per_chunk], n, temperature,
-                                            max_new_tokens)
+                                            max_new_tokens, stop_after)
         return results
 
-    def _generate_chunk(self, rows, n, temperature, max_new_tokens):
+    def _generate_chunk(self, rows, n, temperature, max_new_tokens, stop_after=None):
         from transformers import GenerationConfig
 
         ids, mask = left_pad(rows, self.tokenizer.pad_token_id, self.device)
@@ -112,7 +114,9 @@ class HFPolicy:
             max_new_tokens=max_new_tokens, num_return_sequences=n, do_sample=temperature > 0,
             temperature=temperature if temperature > 0 else None, top_k=0 if temperature > 0 else None,
             top_p=1.0 if temperature > 0 else None,
-            eos_token_id=self.stop_ids, pad_token_id=self.tokenizer.pad_token_id,
+            # with stop_after, a newline may not end it: the cut is made in _to_generation
+            eos_token_id=self.stop_ids if stop_after is None else [self.tokenizer.eos_token_id],
+            pad_token_id=self.tokenizer.pad_token_id,
             return_dict_in_generate=True, output_logits=True)
         out = self.model.generate(input_ids=ids, attention_mask=mask, generation_config=config)
         new_tokens = out.sequences[:, ids.shape[1]:]                            # (B·n, T)
@@ -120,16 +124,19 @@ class HFPolicy:
         logprobs = torch.log_softmax(logits / (temperature if temperature > 0 else 1.0), -1)
         entropies = -(logprobs.exp() * logprobs).sum(-1)                        # (B·n, T)
         token_logprobs = logprobs.gather(-1, new_tokens.unsqueeze(-1)).squeeze(-1)
-        generations = [self._to_generation(t, lp, h, rows[i // n]) for i, (t, lp, h) in
+        generations = [self._to_generation(t, lp, h, rows[i // n], stop_after)
+                       for i, (t, lp, h) in
                        enumerate(zip(new_tokens.tolist(), token_logprobs.tolist(),
                                      entropies.tolist()))]
         return [generations[i * n:(i + 1) * n] for i in range(len(rows))]
 
-    def _to_generation(self, ids, logprobs, entropies, prompt_ids) -> Generation:
-        end = next((i + 1 for i, t in enumerate(ids) if t in self.stop_ids), len(ids))
+    def _to_generation(self, ids, logprobs, entropies, prompt_ids, stop_after=None
+                       ) -> Generation:
+        pieces = self.tokenizer.batch_decode([[t] for t in ids]) if stop_after else None
+        end = completion_end(ids, self.stop_ids, self.tokenizer.eos_token_id, pieces, stop_after)
         text = self.tokenizer.decode(ids[:end], skip_special_tokens=True)
-        return Generation(text.split("\n", 1)[0], ids[:end], logprobs[:end], entropies[:end],
-                          list(prompt_ids))
+        text = text.split("\n", 1)[0] if stop_after is None else text.rstrip("\n")
+        return Generation(text, ids[:end], logprobs[:end], entropies[:end], list(prompt_ids))
 
     # ------------------------------------------------------------------ scoring
     @torch.no_grad()

@@ -3,7 +3,9 @@
 Anything with these two methods is a policy (the transformers backend, the vLLM
 backend): experience collection, evaluation and RL call nothing else.
 
-- `generate(prompts, n, temperature, max_new_tokens)`: free text. Each completion
+- `generate(prompts, n, temperature, max_new_tokens, stop_after=None)`: free text, one
+  line (it ends at the first newline or EOS; with `stop_after`, at the first newline
+  once that text has been written: a reflection, then `Action: ...`). Each completion
   carries its token ids (stop token included) and the log-prob of each token under
   the *tempered* distribution it was sampled from, `log_softmax(logits / T)`
   (untempered when T = 0, i.e. greedy), so an RL ratio against the same weights is 1.
@@ -48,9 +50,27 @@ class Policy(Protocol):
     max_positions: int
 
     def generate(self, prompts: list[str], n: int = 1, temperature: float = 1.0,
-                 max_new_tokens: int = 32) -> list[list[Generation]]:
+                 max_new_tokens: int = 32, stop_after: str | None = None
+                 ) -> list[list[Generation]]:
         ...
 
     def score_candidates(self, prompts: list[str], candidates: list[list[str]]
                          ) -> list[CandidateScores]:
         ...
+
+
+def completion_end(ids: list[int], stop_ids, eos_id: int, pieces: list[str] | None = None,
+                   stop_after: str | None = None) -> int:
+    """How many of the sampled `ids` form the completion, its stop token included: up to
+    the first stop token (EOS or a token holding a newline); with `stop_after`, EOS or
+    the first stop token once `stop_after` has been written (`pieces[i]` is the text of
+    `ids[i]`). All of `ids` when none stops it (max_new_tokens reached)."""
+    written = ""
+    for i, token in enumerate(ids):
+        if stop_after is not None:  # the text before this token's newline counts
+            written += pieces[i].split("\n", 1)[0]
+        if token in stop_ids and (stop_after is None or token == eos_id or stop_after in written):
+            return i + 1
+        if stop_after is not None:
+            written += pieces[i][len(pieces[i].split("\n", 1)[0]):]
+    return len(ids)

@@ -46,6 +46,8 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable, Sequence
 
 ACTION_TAG = "Action:"
+#: Ends the prompt of an agent that reflects before it acts (trained so by SR).
+REFLECTION_TAG = "Reflection:"
 CUT_MARKER = " [... cut ...] "
 #: What a prompt gave up, in the order the renderer gives things up.
 CLIP_KINDS = ("history", "observation", "context", "pinned", "admissible", "goal")

@@ -26,7 +26,7 @@ from typing import Iterable
 import torch
 
 from earlyexp.agents.context import encode_candidates, encode_prompts
-from earlyexp.agents.policy import CandidateScores, Generation
+from earlyexp.agents.policy import CandidateScores, Generation, completion_end
 from earlyexp.errors import EarlyExpError
 
 
@@ -72,23 +72,29 @@ class VLLMPolicy:
 
     # ------------------------------------------------------------------ generation
     def generate(self, prompts: list[str], n: int = 1, temperature: float = 1.0,
-                 max_new_tokens: int = 32) -> list[list[Generation]]:
+                 max_new_tokens: int = 32, stop_after: str | None = None
+                 ) -> list[list[Generation]]:
+        # with stop_after, a newline may not end it: the cut is made in _to_generation
+        stops = self.stop_ids if stop_after is None else [self.tokenizer.eos_token_id]
         params = self._vllm.SamplingParams(
-            n=n, temperature=max(temperature, 0.0), top_p=1.0, max_tokens=max_new_tokens, stop_token_ids=self.stop_ids, logprobs=0,
-            skip_special_tokens=True, include_stop_str_in_output=True)
+            n=n, temperature=max(temperature, 0.0), top_p=1.0, max_tokens=max_new_tokens,
+            stop_token_ids=stops, logprobs=0, skip_special_tokens=True,
+            include_stop_str_in_output=True)
         rows = self.prompt_ids(prompts, [max_new_tokens] * len(prompts))
         outputs = self.llm.generate([{"prompt_token_ids": r} for r in rows], params,
                                     use_tqdm=False)
-        return [[self._to_generation(c, row) for c in out.outputs]
+        return [[self._to_generation(c, row, stop_after) for c in out.outputs]
                 for out, row in zip(outputs, rows)]
 
-    def _to_generation(self, completion, prompt_ids: list[int]) -> Generation:
+    def _to_generation(self, completion, prompt_ids: list[int], stop_after=None) -> Generation:
         ids = list(completion.token_ids)
         logprobs = [float(step[t].logprob) for t, step in zip(ids, completion.logprobs or [])]
-        end = next((i + 1 for i, t in enumerate(ids) if t in self.stop_ids), len(ids))
+        pieces = self.tokenizer.batch_decode([[t] for t in ids]) if stop_after else None
+        end = completion_end(ids, self.stop_ids, self.tokenizer.eos_token_id, pieces, stop_after)
         ids, logprobs = ids[:end], logprobs[:end]
         text = self.tokenizer.decode(ids, skip_special_tokens=True)
-        return Generation(text.split("\n", 1)[0], ids, logprobs, prompt_ids=list(prompt_ids))
+        text = text.split("\n", 1)[0] if stop_after is None else text.rstrip("\n")
+        return Generation(text, ids, logprobs, prompt_ids=list(prompt_ids))
 
     # ------------------------------------------------------------------ scoring
     def score_candidates(self, prompts: list[str], candidates: list[list[str]]

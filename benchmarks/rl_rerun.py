@@ -27,16 +27,19 @@ def changed_config(stored: dict, changes: list[str], out_dir: str):
     """The stored RLConfig with `changes` ("key=value") applied, each value converted to
     the field's type by OmegaConf (as on the command line); an unknown or fixed key is
     refused by name."""
+    import dataclasses
+
     from omegaconf import OmegaConf
 
     from earlyexp.errors import ConfigError
     from earlyexp.training.rl import RLConfig
 
+    known = {f.name for f in dataclasses.fields(RLConfig)}   # a key newer than the run too
     updates = {}
     for change in changes:
         key, sep, value = change.partition("=")
-        if not sep or key not in stored or key in FIXED:
-            raise ConfigError(key, value, "give KEY=VALUE with a key of the stored RL config "
+        if not sep or key not in known or key in FIXED:
+            raise ConfigError(key, value, "give KEY=VALUE with a key of the RL config "
                               f"other than {', '.join(FIXED)}")
         updates[key] = value
     merged = OmegaConf.merge(OmegaConf.structured(RLConfig), stored, updates, {"out_dir": out_dir})

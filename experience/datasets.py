@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from datasets import Dataset
 
 from earlyexp.agents.prompts import (
-    ACTION_TAG, LengthBudget, PromptFormat, PromptRenderer, Rendered, State, clip_middle,
+    ACTION_TAG, REFLECTION_TAG, LengthBudget, PromptFormat, PromptRenderer, Rendered, State,
+    clip_middle,
 )
 from earlyexp.errors import ConfigError, EmptyDatasetError
 from earlyexp.experience.records import Reflection, Transition
@@ -40,7 +41,6 @@ from earlyexp.experience.reflection import BranchGroup, Reflector, group_transit
 log = logging.getLogger(__name__)
 
 NEXT_OBS_TAG = "Next observation:"
-REFLECTION_TAG = "Reflection:"
 
 
 def select_tasks(transitions: list[Transition], expert_fraction: float, seed: int

@@ -193,6 +193,8 @@ class EvalConfig:
     mode: str = "rank"                # rank | generate
     temperature: float = 0.0          # 0 = greedy
     max_new_tokens: int = 24
+    reflect_first: bool = False       # generate mode: prompt ends "Reflection:", the completion
+                                      # is a reflection then "Action: ..." (an SR checkpoint)
     pass_k: list[int] = field(default_factory=lambda: [1])
 
     def __post_init__(self):
@@ -203,6 +205,9 @@ class EvalConfig:
         if self.mode not in MODES:
             raise ConfigError("eval.mode", self.mode, f"must be one of {list(MODES)}."
                               f"{closest(self.mode, MODES)}")
+        if self.reflect_first and self.mode != "generate":
+            raise ConfigError("eval.reflect_first", True, "needs eval.mode=generate (rank mode "
+                              "scores the admissible actions, with no room to reflect)")
 
 
 def evaluate(agent: Agent, env_cfg, cfg: EvalConfig,
@@ -269,4 +274,5 @@ def build_agent(cfg: EvaluateCommandConfig):
     from earlyexp.agents.hf_policy import load_policy
     return LMAgent(load_policy(cfg.checkpoint, cfg.device), cfg.eval.mode,
                    cfg.env.prompt_format(), cfg.eval.temperature, cfg.eval.max_new_tokens,
-                   seed=cfg.eval.seed, name=str(cfg.checkpoint))
+                   seed=cfg.eval.seed, name=str(cfg.checkpoint),
+                   reflect_first=cfg.eval.reflect_first)

@@ -322,9 +322,10 @@ class Pipeline:
 
     def reinforce(self, method: str, checkpoint: Path, variant: str | None = None) -> Path:
         label = rl_label(method, variant)
-        cfg = dataclasses.replace(self.cfg.rl_config(variant), env=self.cfg.env,
-                                  seed=self.cfg.seed, init=str(checkpoint),
-                                  out_dir=str(self.root / "rl" / label))
+        rl = self.cfg.rl_config(variant)
+        cfg = dataclasses.replace(rl, env=self.cfg.env, seed=self.cfg.seed, init=str(checkpoint),
+                                  out_dir=str(self.root / "rl" / label),
+                                  reflect_first=rl.reflect_first and _reflects(method))
         self.say(f"[3/4] RL ({cfg.algo}) from {method}"
                  f"{f' (variant {variant})' if variant else ''}: {cfg.iterations} iterations")
         return train_rl(cfg, tracker=self.tracker, stage=f"rl/{label}").checkpoint
@@ -339,9 +340,10 @@ class Pipeline:
         label = rl_label(method, variant)
         policy = load_policy(checkpoint, self.cfg.model.device)
         for split in self.cfg.eval_splits:
-            cfg = self._eval(split)
+            cfg = dataclasses.replace(self._eval(split),
+                                      reflect_first=self.cfg.eval.reflect_first and _reflects(method))
             agent = LMAgent(policy, cfg.mode, self.cfg.env.prompt_format(), cfg.temperature,
-                            cfg.max_new_tokens, seed=cfg.seed)
+                            cfg.max_new_tokens, seed=cfg.seed, reflect_first=cfg.reflect_first)
             with (self.timed(f"evaluate {label} {phase.replace('_', ' ')} {split}"),
                   self.tracker.progress(None, f"eval {label} {split}", unit="episodes") as bar):
                 result = evaluate(agent, self.cfg.env, cfg, on_episode=lambda _: bar.advance(1))
@@ -420,6 +422,12 @@ class Pipeline:
     def say(self, text: str) -> None:
         if self.console is not None:
             self.console.print(text, highlight=False)
+
+
+def _reflects(method: str) -> bool:
+    """Whether `method` trains on reflections, so that its checkpoint can act reflecting
+    first (`eval.reflect_first`, `rl.reflect_first`; the others never saw `Reflection:`)."""
+    return warmstart_methods.get(method).reflects
 
 
 def _within(part: EnvConfig, whole: EnvConfig) -> bool:

@@ -38,6 +38,8 @@ class RLConfig:
     mode: str = "rank"                # rank (score admissible actions) | generate (free text)
     temperature: float = 1.0          # sampling temperature of rollouts (> 0)
     max_new_tokens: int = 24          # generate mode: tokens per action
+    reflect_first: bool = False       # generate mode: prompt ends "Reflection:", the completion
+                                      # is a reflection then "Action: ..." (an SR checkpoint)
     num_envs: int = 32                # live episodes per batched turn
     backend: str = "hf"               # hf | vllm: who generates the rollouts
     vllm_gpu_memory_utilization: float = 0.3
@@ -84,6 +86,9 @@ class RLConfig:
     def __post_init__(self):
         _choice("algo", self.algo, ALGOS)
         _choice("mode", self.mode, MODES)
+        if self.reflect_first and self.mode != "generate":
+            raise ConfigError("reflect_first", True, "needs mode=generate (rank mode scores "
+                              "the admissible actions, with no room to reflect)")
         _choice("backend", self.backend, BACKENDS)
         _choice("scale_advantages", self.scale_advantages, ADVANTAGE_SCALING)
         _choice("policy_loss", self.policy_loss, POLICY_LOSSES)

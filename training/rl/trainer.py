@@ -221,7 +221,8 @@ def play(cfg: RLConfig, iteration: int, rollout_policy, pool: list[str], reward_
         my_jobs = [job for group in groups[dist.rank::dist.world_size] for job in group]
         seed = _derived_seed(cfg.seed, iteration, dist.rank, *([round_] if round_ else []))
         agent = LMAgent(rollout_policy, cfg.mode, cfg.env.prompt_format(), cfg.temperature,
-                        cfg.max_new_tokens, seed=seed, name=f"rl-{cfg.algo}")
+                        cfg.max_new_tokens, seed=seed, name=f"rl-{cfg.algo}",
+                        reflect_first=cfg.reflect_first)
         part = collect(agent, cfg.env, my_jobs, n, cfg.num_envs, reward_range)
         played.append(part)
         if not cfg.dynamic_sampling:
@@ -284,7 +285,8 @@ def final_state_values(cfg: RLConfig, module, policy, rollouts: Rollouts) -> dic
     if not cut:
         return {}
     states = [rollouts.episodes[i].final_state for i in cut]
-    agent = LMAgent(policy, cfg.mode, cfg.env.prompt_format(), max_new_tokens=cfg.max_new_tokens)
+    agent = LMAgent(policy, cfg.mode, cfg.env.prompt_format(), max_new_tokens=cfg.max_new_tokens,
+                    reflect_first=cfg.reflect_first)
     room = [cfg.max_new_tokens if cfg.mode == "generate" or not s.admissible_actions else
             max(len(ids) for ids in policy.action_ids([f" {a}" for a in s.admissible_actions]))
             for s in states]

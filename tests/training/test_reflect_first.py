@@ -1,0 +1,116 @@
+"""Acting reflection-first: an SR checkpoint prompted with `Reflection:` writes a
+reflection, then `Action: <action>` on the next line, and the completion runs to that
+line's end (a plain completion ends at its first newline)."""
+from __future__ import annotations
+
+import pytest
+
+from earlyexp.agents.actors import LMAgent
+from earlyexp.agents.policy import Generation, completion_end
+from earlyexp.agents.prompts import ACTION_TAG, REFLECTION_TAG, PromptFormat, State
+from earlyexp.errors import ConfigError
+from earlyexp.training.evaluate import EvalConfig
+from earlyexp.training.rl import RLConfig
+
+from .conftest import warmstart_config
+
+EOS, NL = 0, 9   # ids of the hand-written sequences below
+
+
+@pytest.mark.parametrize("pieces, stop_after, end", [
+    (["go", " east", "\n", "x"], None, 3),                          # one line
+    (["I", " think", "\n", "Action:", " go", "\n", "x"], None, 3),  # one line, whatever it says
+    (["I", " think", "\n", "Action:", " go", "\n", "x"], ACTION_TAG, 6),
+    (["I", " think", "\n", "more", "\n", "Action:", " go"], ACTION_TAG, 7),  # never ended
+    (["I", " think", "<eos>", "Action:"], ACTION_TAG, 3),           # EOS always ends it
+    (["I", " think", " Action: go", ".\n", "x"], ACTION_TAG, 4),     # the tag inside a piece
+    (["I", "\nAction:", " go", "\n"], ACTION_TAG, 4),                # a newline before the tag
+])
+def test_completion_end_by_hand(pieces, stop_after, end):
+    ids = [EOS if p == "<eos>" else NL if "\n" in p else 1 for p in pieces]
+    assert completion_end(ids, {EOS, NL}, EOS, pieces, stop_after) == end
+
+
+class ScriptedPolicy:
+    """Test double for a model: returns fixed completions and records how it was asked."""
+
+    max_positions = 512
+
+    def __init__(self, text: str):
+        self.text, self.calls = text, []
+
+    def generate(self, prompts, n=1, temperature=1.0, max_new_tokens=32, stop_after=None):
+        self.calls.append((prompts, stop_after))
+        return [[Generation(self.text, [1, 2, 3], [-0.1] * 3, [0.5] * 3)] for _ in prompts]
+
+
+STATE = State(goal="reach room 5", observation="You are in room 3.",
+              admissible_actions=["go east", "go west"])
+
+
+def test_reflect_first_prompts_with_the_reflection_tag_and_reads_the_action_line():
+    policy = ScriptedPolicy("Going east reached room 4.\nAction: go east")
+    decision, = LMAgent(policy, "generate", PromptFormat(), reflect_first=True).act([STATE], [{}])
+    (prompt,), stop_after = policy.calls[0]
+    assert prompt.endswith(REFLECTION_TAG) and stop_after == ACTION_TAG
+    assert decision.action == "go east"
+    plain = ScriptedPolicy("go west")
+    assert LMAgent(plain, "generate", PromptFormat()).act([STATE], [{}])[0].action == "go west"
+    assert plain.calls[0][0][0].endswith(ACTION_TAG) and plain.calls[0][1] is None
+
+
+def test_a_reflection_without_its_action_line_is_no_action():
+    policy = ScriptedPolicy("Going east reached room 4 and then the tokens ran ou")
+    agent = LMAgent(policy, "generate", PromptFormat(), reflect_first=True)
+    assert agent.act([STATE], [{}])[0].action is None
+
+
+def test_reflect_first_needs_generate_mode_in_every_config():
+    with pytest.raises(ConfigError, match="reflect_first"):
+        LMAgent(ScriptedPolicy(""), "rank", PromptFormat(), reflect_first=True)
+    with pytest.raises(ConfigError, match=r"eval\.reflect_first"):
+        EvalConfig(mode="rank", reflect_first=True)
+    with pytest.raises(ConfigError, match="reflect_first"):
+        RLConfig(mode="rank", reflect_first=True)
+
+
+@pytest.fixture(scope="module")
+def sr_checkpoint(corridor_env, corridor_experience, tmp_path_factory):
+    from earlyexp.training.warmstart import warmstart
+    out = tmp_path_factory.mktemp("sr")
+    return warmstart(warmstart_config(corridor_env, corridor_experience, out, "sr", steps=150))
+
+
+@pytest.mark.slow
+def test_an_sr_checkpoint_reflects_then_acts(sr_checkpoint, corridor_env):
+    """The real model and tokenizer: greedy completions after `Reflection:` hold a
+    reflection line and an `Action:` line, their token ids end with that line's newline
+    (or EOS), and the action is one the corridor accepts; the tracker then splits their
+    entropy into reasoning and action tokens."""
+    from earlyexp.agents.hf_policy import load_policy
+    from earlyexp.experience.diversity import reasoning_action_entropy, token_pieces
+
+    env = corridor_env.make()
+    states, infos = [], []
+    for task in env.tasks("train")[:8]:
+        obs, info = env.reset(options={"task_id": task})
+        states.append(State(info["goal"], obs, [], info["admissible_actions"]))
+        infos.append(info)
+    policy = load_policy(sr_checkpoint, "cpu")
+    agent = LMAgent(policy, "generate", corridor_env.prompt_format(), max_new_tokens=160,
+                    reflect_first=True)
+    decisions = agent.act(states, infos)
+    acted = [(s, d) for s, d in zip(states, decisions) if d.action is not None]
+    assert len(acted) >= 6, [d.completion for d in decisions]
+    for state, d in acted:
+        reflection, action_line = d.completion.rsplit(ACTION_TAG, 1)
+        assert reflection.strip() and d.action == action_line.strip()
+        assert d.action in state.admissible_actions
+        last = policy.tokenizer.decode(d.token_ids[-1:])
+        assert "\n" in last or d.token_ids[-1] == policy.tokenizer.eos_token_id
+        assert len(d.token_ids) == len(d.logprobs) == len(d.entropies)
+    split = reasoning_action_entropy((token_pieces(policy.tokenizer, d.token_ids), d.entropies)
+                                     for _, d in acted)
+    # the reflection is most of each completion: "Goal: ... So 'go east' is better ..."
+    assert 0.5 < split["reasoning_token_fraction"] < 1
+    assert split["reasoning_token_entropy"] >= 0 and split["action_token_entropy"] >= 0
