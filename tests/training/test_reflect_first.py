@@ -3,6 +3,8 @@ reflection, then `Action: <action>` on the next line, and the completion runs to
 line's end (a plain completion ends at its first newline)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from earlyexp.agents.actors import LMAgent
@@ -114,3 +116,38 @@ def test_an_sr_checkpoint_reflects_then_acts(sr_checkpoint, corridor_env):
     # the reflection is most of each completion: "Goal: ... So 'go east' is better ..."
     assert 0.5 < split["reasoning_token_fraction"] < 1
     assert split["reasoning_token_entropy"] >= 0 and split["action_token_entropy"] >= 0
+
+
+def test_the_pipeline_lets_only_reflection_trained_warm_starts_reflect(
+        corridor_env, tmp_path, monkeypatch):
+    """`rl.reflect_first` / `eval.reflect_first` in a pipeline reach the SR warm-start's RL
+    run and evaluation, and not IL's (which never saw a `Reflection:` prompt)."""
+    from types import SimpleNamespace
+
+    from earlyexp.agents import hf_policy
+    from earlyexp.training import pipeline as pl
+
+    ran, acted = {}, []
+
+    def train_rl_double(cfg, **_):  # test double: records the config, trains nothing
+        ran[Path(cfg.out_dir).name] = cfg.reflect_first
+        return SimpleNamespace(checkpoint="unused")
+
+    def evaluate_double(agent, env, cfg, on_episode=None):  # test double: runs no episode
+        acted.append((agent.reflect_first, cfg.reflect_first))
+        raise StopIteration
+
+    monkeypatch.setattr(pl, "train_rl", train_rl_double)
+    monkeypatch.setattr(pl, "evaluate", evaluate_double)
+    monkeypatch.setattr(hf_policy, "load_policy", lambda *a, **k: ScriptedPolicy(""))
+    cfg = pl.PipelineConfig(env=corridor_env, run_dir=str(tmp_path), methods=["il", "sr"],
+                            rl=RLConfig(init="(set per warm-start)", mode="generate",
+                                        reflect_first=True),
+                            eval=EvalConfig(mode="generate", reflect_first=True))
+    pipeline = pl.Pipeline(cfg)
+    for method in ("il", "sr"):
+        pipeline.reinforce(method, tmp_path / method)
+        with pytest.raises(StopIteration):
+            pipeline.evaluate(method, "before_rl", tmp_path / method)
+    assert acted == [(False, False), (True, True)]
+    assert ran == {"il": False, "sr": True}
