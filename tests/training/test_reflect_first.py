@@ -77,10 +77,15 @@ def test_reflect_first_needs_generate_mode_in_every_config():
 
 
 @pytest.fixture(scope="module")
-def sr_checkpoint(corridor_env, corridor_experience, tmp_path_factory):
+def sr_checkpoint(corridor_env, tmp_path_factory):
+    """SR on its own corridor experience (one alternative per state): the tiny base model
+    and its tokenizer are built from this method's data whatever other tests ran first."""
+    from earlyexp.experience.collect import CollectConfig, collect
     from earlyexp.training.warmstart import warmstart
+    experience = tmp_path_factory.mktemp("sr_experience")
+    collect(CollectConfig(env=corridor_env, k=1, num_workers=0, out_dir=str(experience)))
     out = tmp_path_factory.mktemp("sr")
-    return warmstart(warmstart_config(corridor_env, corridor_experience, out, "sr", steps=150))
+    return warmstart(warmstart_config(corridor_env, experience, out, "sr", steps=150))
 
 
 @pytest.mark.slow
@@ -99,7 +104,7 @@ def test_an_sr_checkpoint_reflects_then_acts(sr_checkpoint, corridor_env):
         states.append(State(info["goal"], obs, [], info["admissible_actions"]))
         infos.append(info)
     policy = load_policy(sr_checkpoint, "cpu")
-    agent = LMAgent(policy, "generate", corridor_env.prompt_format(), max_new_tokens=160,
+    agent = LMAgent(policy, "generate", corridor_env.prompt_format(), max_new_tokens=200,
                     reflect_first=True)
     decisions = agent.act(states, infos)
     acted = [(s, d) for s, d in zip(states, decisions) if d.action is not None]
