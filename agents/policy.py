@@ -67,10 +67,10 @@ def completion_end(ids: list[int], stop_ids, eos_id: int, pieces: list[str] | No
     `ids[i]`). All of `ids` when none stops it (max_new_tokens reached)."""
     written = ""
     for i, token in enumerate(ids):
-        if stop_after is not None:  # the text before this token's newline counts
-            written += pieces[i].split("\n", 1)[0]
+        # the text before this token's newline counts: "go.\n" ends "Action: go."
+        before, newline, after = pieces[i].partition("\n") if stop_after else ("", "", "")
+        written += before
         if token in stop_ids and (stop_after is None or token == eos_id or stop_after in written):
             return i + 1
-        if stop_after is not None:
-            written += pieces[i][len(pieces[i].split("\n", 1)[0]):]
+        written += newline + after
     return len(ids)
