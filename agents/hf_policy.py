@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from earlyexp.agents.context import encode_candidates, encode_prompts
-from earlyexp.agents.policy import CandidateScores, Generation, completion_end
+from earlyexp.agents.policy import CandidateScores, Generation, cut_completion
 from earlyexp.agents.scoring import candidate_scores, left_pad, pack_candidates
 from earlyexp.errors import EarlyExpError
 
@@ -132,10 +132,7 @@ class HFPolicy:
 
     def _to_generation(self, ids, logprobs, entropies, prompt_ids, stop_after=None
                        ) -> Generation:
-        pieces = self.tokenizer.batch_decode([[t] for t in ids]) if stop_after else None
-        end = completion_end(ids, self.stop_ids, self.tokenizer.eos_token_id, pieces, stop_after)
-        text = self.tokenizer.decode(ids[:end], skip_special_tokens=True)
-        text = text.split("\n", 1)[0] if stop_after is None else text.rstrip("\n")
+        end, text = cut_completion(self.tokenizer, ids, self.stop_ids, stop_after)
         return Generation(text, ids[:end], logprobs[:end], entropies[:end], list(prompt_ids))
 
     # ------------------------------------------------------------------ scoring

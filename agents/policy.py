@@ -59,6 +59,16 @@ class Policy(Protocol):
         ...
 
 
+def cut_completion(tokenizer, ids: list[int], stop_ids, stop_after: str | None = None
+                   ) -> tuple[int, str]:
+    """(how many of `ids` form the completion, its text), as both backends cut a sampled
+    sequence: one line, or with `stop_after` up to the end of the line that holds it."""
+    pieces = tokenizer.batch_decode([[t] for t in ids]) if stop_after else None
+    end = completion_end(ids, stop_ids, tokenizer.eos_token_id, pieces, stop_after)
+    text = tokenizer.decode(ids[:end], skip_special_tokens=True)
+    return end, text.split("\n", 1)[0] if stop_after is None else text.rstrip("\n")
+
+
 def completion_end(ids: list[int], stop_ids, eos_id: int, pieces: list[str] | None = None,
                    stop_after: str | None = None) -> int:
     """How many of the sampled `ids` form the completion, its stop token included: up to

@@ -26,7 +26,7 @@ from typing import Iterable
 import torch
 
 from earlyexp.agents.context import encode_candidates, encode_prompts
-from earlyexp.agents.policy import CandidateScores, Generation, completion_end
+from earlyexp.agents.policy import CandidateScores, Generation, cut_completion
 from earlyexp.errors import EarlyExpError
 
 
@@ -89,12 +89,8 @@ class VLLMPolicy:
     def _to_generation(self, completion, prompt_ids: list[int], stop_after=None) -> Generation:
         ids = list(completion.token_ids)
         logprobs = [float(step[t].logprob) for t, step in zip(ids, completion.logprobs or [])]
-        pieces = self.tokenizer.batch_decode([[t] for t in ids]) if stop_after else None
-        end = completion_end(ids, self.stop_ids, self.tokenizer.eos_token_id, pieces, stop_after)
-        ids, logprobs = ids[:end], logprobs[:end]
-        text = self.tokenizer.decode(ids, skip_special_tokens=True)
-        text = text.split("\n", 1)[0] if stop_after is None else text.rstrip("\n")
-        return Generation(text, ids, logprobs, prompt_ids=list(prompt_ids))
+        end, text = cut_completion(self.tokenizer, ids, self.stop_ids, stop_after)
+        return Generation(text, ids[:end], logprobs[:end], prompt_ids=list(prompt_ids))
 
     # ------------------------------------------------------------------ scoring
     def score_candidates(self, prompts: list[str], candidates: list[list[str]]
