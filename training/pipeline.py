@@ -96,6 +96,15 @@ class PipelineConfig:
         self.collect_config("(checked)", self.collect.policy_path or "(trained here)")
         self._adopt_env_and_seed()
         variants = {name: self.rl_config(name) for name in self.rl_variants}
+        reflect_first = [key for key, on in [
+            ("eval.reflect_first", self.eval.reflect_first),
+            ("rl.reflect_first", self.rl.reflect_first),
+            *((f"rl_variants.{name}.reflect_first", rl.reflect_first)
+              for name, rl in variants.items())] if on]
+        if reflect_first and not reflecting:  # it would change nothing
+            raise ConfigError(reflect_first[0], True, "applies to the warm-starts trained on "
+                              f"reflections, and methods={self.methods} has none: add sr "
+                              "(or iwm_sr) or drop it")
         # One length budget: the model's context, less the room every stage keeps for an action.
         context = self.model.tiny.max_positions
         if self.model.path is None and self.data.max_length not in (None, context):

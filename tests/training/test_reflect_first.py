@@ -156,3 +156,16 @@ def test_the_pipeline_lets_only_reflection_trained_warm_starts_reflect(
             pipeline.evaluate(method, "before_rl", tmp_path / method)
     assert acted == [(False, False), (True, True)]
     assert ran == {"il": False, "sr": True}
+
+
+def test_reflect_first_in_a_pipeline_without_reflecting_methods_is_refused(corridor_env, tmp_path):
+    from earlyexp.training.pipeline import PipelineConfig
+    with pytest.raises(ConfigError, match=r"rl\.reflect_first.*methods=\['il', 'iwm'\]"):
+        PipelineConfig(env=corridor_env, run_dir=str(tmp_path), methods=["il", "iwm"],
+                       rl=RLConfig(init="(set per warm-start)", mode="generate",
+                                   reflect_first=True))
+    with pytest.raises(ConfigError, match=r"rl_variants\.think\.reflect_first"):
+        PipelineConfig(env=corridor_env, run_dir=str(tmp_path), methods=["il"],
+                       rl=RLConfig(init="(set per warm-start)", mode="generate"),
+                       rl_variants={"think": {"reflect_first": True}})
+
